@@ -1,0 +1,125 @@
+"""The Lorentz hyperboloid with configurable curvature."""
+
+from __future__ import annotations
+
+import math as _math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from boxlib import numerics
+from boxlib.geometry import Geometry, Region
+
+from . import math
+
+__all__ = ["LorentzGeometry"]
+
+
+class LorentzGeometry(Geometry):
+    """Lorentz hyperboloid of curvature ``-c``; points have ``dim + 1`` coordinates.
+
+    :param dim: intrinsic dimension d.
+    :param c: curvature magnitude, ``c > 0`` (the hyperboloid ``<x, x>_L = -1/c``).
+    """
+
+    name = "lorentz"
+    capabilities = frozenset({"isometries"})
+
+    def __init__(self, dim: int, c: float = 1.0):
+        super().__init__(dim)
+        if not isinstance(c, (int, float)) or isinstance(c, bool) or not _math.isfinite(c) or c <= 0:
+            raise ValueError(f"LorentzGeometry curvature c must be a finite number > 0, got {c!r}")
+        self.register_buffer("c", torch.tensor(float(c), dtype=torch.float64))
+
+    @property
+    def ambient_dim(self) -> int:
+        return self.dim + 1
+
+    def _c(self, x: Tensor) -> Tensor:
+        return self.c.to(dtype=numerics.compute_dtype(x.dtype), device=x.device)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, c={float(self.c):.4g}"
+
+    def origin(self, *, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
+        o = torch.zeros(self.ambient_dim, dtype=dtype, device=device)
+        o[0] = 1 / _math.sqrt(float(self.c))
+        return o
+
+    def project(self, x: Tensor) -> Tensor:
+        return math.project(x, c=self._c(x))
+
+    def _check_point(self, x: Tensor, atol: float) -> tuple[bool, str | None]:
+        x64 = x.double()
+        k = 1 / float(self.c)
+        if bool((x64[..., 0] <= 0).any()):
+            return False, "a point has time coordinate x_0 <= 0 (lower sheet or not on the hyperboloid)"
+        # The constraint's residual scales with x_0², the size of the terms it subtracts.
+        residual = (math.inner(x64, x64, keepdim=False) + k).abs()
+        scale = torch.clamp_min(x64[..., 0] ** 2, k)
+        rel = residual / scale
+        rtol = max(atol, float(torch.finfo(x.dtype).eps) * 8)
+        if bool((rel <= rtol).all()):
+            return True, None
+        i = int(rel.flatten().argmax())
+        return False, (
+            f"a point violates <x, x>_L = -1/c = {-k:.6g} by {float(residual.flatten()[i]):.3g} "
+            f"(relative {float(rel.flatten()[i]):.3g} > {rtol:.3g})"
+        )
+
+    def expmap0(self, v: Tensor) -> Tensor:
+        return math.expmap0(v, c=self._c(v))
+
+    def logmap0(self, x: Tensor) -> Tensor:
+        return math.logmap0(x, c=self._c(x))
+
+    def logmap(self, x: Tensor, y: Tensor) -> Tensor:
+        return math.logmap(x, y, c=self._c(x))
+
+    def transport0back(self, x: Tensor, u: Tensor) -> Tensor:
+        return math.transport0back(x, u, c=self._c(x))
+
+    def tangent_coords(self, region: Region | Tensor, x: Tensor) -> Tensor:
+        center = region.center if isinstance(region, Region) else region
+        return math.tangent_coords(center, x, c=self._c(x))
+
+    def point_at(self, region: Region | Tensor, t: Tensor) -> Tensor:
+        center = region.center if isinstance(region, Region) else region
+        return math.point_at(center, t, c=self._c(t))
+
+    def distance(self, x: Tensor, y: Tensor) -> Tensor:
+        return math.distance(x, y, c=self._c(x))
+
+    def sample_isometry(self, generator: torch.Generator, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
+        """A spatial rotation followed by a boost of random rapidity along a random axis."""
+        d = self.dim
+        rotation, _ = torch.linalg.qr(torch.randn(d, d, generator=generator, dtype=dtype))
+        axis = torch.randn(d, generator=generator, dtype=dtype)
+        axis = axis / axis.norm()
+        rapidity = float(torch.rand((), generator=generator, dtype=dtype)) * 3
+        ch, sh = _math.cosh(rapidity), _math.sinh(rapidity)
+        boost = torch.eye(d + 1, dtype=dtype)
+        boost[0, 0] = ch
+        boost[0, 1:] = sh * axis
+        boost[1:, 0] = sh * axis
+        boost[1:, 1:] += (ch - 1) * torch.outer(axis, axis)
+        full = torch.eye(d + 1, dtype=dtype)
+        full[1:, 1:] = rotation
+        matrix = boost @ full
+        return lambda x: x @ matrix.T.to(x.dtype)
+
+    def reference_distance(self, x: Tensor, y: Tensor) -> Tensor:
+        from geoopt.manifolds.lorentz import math as ref
+
+        return ref.dist(x, y, k=1 / self._c(x))
+
+    def reference_tangent_coords(self, p: Tensor, x: Tensor) -> Tensor:
+        """geoopt's log map at ``p``, transported to the origin, time coordinate dropped."""
+        from geoopt.manifolds.lorentz import math as ref
+
+        k = 1 / self._c(x)
+        u = ref.logmap(p, x, k=k)
+        origin = torch.zeros_like(p)
+        origin[..., 0] = torch.sqrt(k)
+        return ref.parallel_transport(p, origin, u, k=k)[..., 1:]

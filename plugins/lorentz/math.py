@@ -1,0 +1,152 @@
+"""Lorentz-hyperboloid maths as pure functions, curvature ``-c`` (``c > 0``).
+
+Points satisfy ``<x, x>_L = -k`` with ``k = 1/c`` and ``x_0 > 0``, where
+``<x, y>_L = -x_0 y_0 + Σ x_i y_i``. The origin is ``(√k, 0, …, 0)``; tangent vectors
+there have a zero time coordinate, which canonical coordinates drop.
+
+Two choices keep this finite in float32:
+
+* coordinates grow like ``exp(distance)``, so Minkowski products of points 50 from the
+  origin overflow float32; every function computes in float64 (:func:`boxlib.numerics.compute_dtype`)
+  and casts the result back;
+* distances and log maps read the separation from ``q = <x - y, x - y>_L`` (which is
+  exactly 0 for coincident points) instead of from ``-<x, y>_L / k``, a number close to
+  1 whose ``arcosh`` has an infinite slope there.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from boxlib import numerics
+
+__all__ = [
+    "MAX_ORIGIN_DISTANCE",
+    "distance",
+    "expmap0",
+    "inner",
+    "logmap",
+    "logmap0",
+    "point_at",
+    "project",
+    "tangent_coords",
+    "transport0back",
+]
+
+#: ``expmap0`` clamps the distance from the origin to this, per dtype, so that point
+#: coordinates (≈ exp(distance)) and the products of three of them stay finite.
+MAX_ORIGIN_DISTANCE: dict[torch.dtype, float] = {
+    torch.float16: 10.0,
+    torch.bfloat16: 80.0,
+    torch.float32: 80.0,
+    torch.float64: 200.0,
+}
+
+
+def inner(x: Tensor, y: Tensor, keepdim: bool = True) -> Tensor:
+    """Minkowski inner product ``-x_0 y_0 + Σ x_i y_i``."""
+    prod = x * y
+    res = prod[..., 1:].sum(dim=-1, keepdim=True) - prod[..., :1]
+    return res if keepdim else res.squeeze(-1)
+
+
+def _up(*tensors: Tensor) -> tuple[torch.dtype, list[Tensor]]:
+    dtype = tensors[0].dtype
+    work = numerics.compute_dtype(dtype)
+    return dtype, [t.to(work) for t in tensors]
+
+
+def _k(c: Tensor | float, like: Tensor) -> Tensor:
+    return 1 / torch.as_tensor(c, dtype=like.dtype, device=like.device)
+
+
+def project(x: Tensor, *, c: Tensor | float) -> Tensor:
+    """Recompute the time coordinate from the spatial ones: ``x_0 = sqrt(k + |x_s|²)``."""
+    dtype, (x,) = _up(x)
+    xs = x[..., 1:]
+    x0 = torch.sqrt(_k(c, x) + (xs * xs).sum(dim=-1, keepdim=True))
+    return torch.cat([x0, xs], dim=-1).to(dtype)
+
+
+def _separation(p: Tensor, x: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
+    """``(x - p, z)`` with ``z = <x - p, x - p>_L / (2k) = cosh(d/√k) - 1 >= 0``."""
+    delta = x - p
+    z = torch.clamp_min(inner(delta, delta), 0) / (2 * k)
+    return delta, z
+
+
+def tangent_coords(p: Tensor, x: Tensor, *, c: Tensor | float) -> Tensor:
+    """Canonical coordinates of ``x`` seen from ``p`` (log map at ``p``, transported to
+    the origin, time coordinate dropped).
+
+    With ``z = cosh(d/√k) - 1``, the log map is ``g(z) u`` where ``u = (x - p) - z p``
+    and ``g(z) = arcosh(1 + z) / sqrt(z (z + 2))`` is smooth with ``g(0) = 1``; transport
+    to the origin maps ``u`` to ``u_s - u_0 / (√k + p_0) p_s``.
+    """
+    dtype, (p, x) = _up(p, x)
+    k = _k(c, x)
+    delta, z = _separation(p, x, k)
+    u = delta - z * p
+    moved = u[..., 1:] - u[..., :1] / (torch.sqrt(k) + p[..., :1]) * p[..., 1:]
+    return (numerics.arcoshc1(z) * moved).to(dtype)
+
+
+def distance(x: Tensor, y: Tensor, *, c: Tensor | float) -> Tensor:
+    """Geodesic distance ``√k arcosh(1 + z)``, with a finite gradient at ``x == y``."""
+    dtype, (x, y) = _up(x, y)
+    k = _k(c, x)
+    _, z = _separation(x, y, k)
+    dist = torch.sqrt(k) * torch.log1p(z + numerics.safe_sqrt(z * (z + 2)))
+    return dist.squeeze(-1).to(dtype)
+
+
+def expmap0(v: Tensor, *, c: Tensor | float) -> Tensor:
+    """Canonical coordinates at the origin → point ``(√k cosh(|v|/√k), √k sinh(|v|/√k) v/|v|)``.
+
+    ``|v|`` is clamped to :data:`MAX_ORIGIN_DISTANCE` for the input dtype.
+    """
+    limit = MAX_ORIGIN_DISTANCE.get(v.dtype, 80.0)
+    dtype, (v,) = _up(v)
+    k = _k(c, v)
+    norm = numerics.safe_norm(v, keepdim=True)
+    v = v * torch.clamp_max(limit / norm, 1.0)
+    xs = numerics.sinhc((v * v).sum(dim=-1, keepdim=True) / k) * v
+    x0 = torch.sqrt(k + (xs * xs).sum(dim=-1, keepdim=True))
+    return torch.cat([x0, xs], dim=-1).to(dtype)
+
+
+def logmap0(x: Tensor, *, c: Tensor | float) -> Tensor:
+    """Point → canonical coordinates at the origin: ``asinhc(|x_s|² / k) x_s``."""
+    dtype, (x,) = _up(x)
+    xs = x[..., 1:]
+    return (numerics.asinhc((xs * xs).sum(dim=-1, keepdim=True) / _k(c, x)) * xs).to(dtype)
+
+
+def logmap(p: Tensor, x: Tensor, *, c: Tensor | float) -> Tensor:
+    """Ambient tangent vector at ``p`` pointing to ``x``: ``g(z) ((x - p) - z p)``."""
+    dtype, (p, x) = _up(p, x)
+    delta, z = _separation(p, x, _k(c, x))
+    return (numerics.arcoshc1(z) * (delta - z * p)).to(dtype)
+
+
+def transport0back(p: Tensor, u: Tensor, *, c: Tensor | float) -> Tensor:
+    """Ambient tangent ``u`` at ``p`` → canonical coordinates at the origin."""
+    dtype, (p, u) = _up(p, u)
+    k = _k(c, p)
+    return (u[..., 1:] - u[..., :1] / (torch.sqrt(k) + p[..., :1]) * p[..., 1:]).to(dtype)
+
+
+def point_at(p: Tensor, t: Tensor, *, c: Tensor | float) -> Tensor:
+    """Inverse of :func:`tangent_coords`: transport ``(0, t)`` from the origin to ``p``,
+    then the exponential map ``cosh(n/√k) p + sinhc(n²/k) u`` with ``n = |t|``."""
+    dtype, (p, t) = _up(p, t)
+    k = _k(c, p)
+    ps = p[..., 1:]
+    coef = (ps * t).sum(dim=-1, keepdim=True) / (k + torch.sqrt(k) * p[..., :1])
+    u0 = coef * (torch.sqrt(k) + p[..., :1])
+    us = t + coef * ps
+    u = torch.cat([u0, us], dim=-1)
+    n2 = (t * t).sum(dim=-1, keepdim=True)
+    x = torch.cosh(torch.sqrt(n2 / k)) * p + numerics.sinhc(n2 / k) * u
+    return project(x, c=c).to(dtype)

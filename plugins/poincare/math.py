@@ -1,0 +1,119 @@
+"""Poincaré-ball maths as pure functions, curvature ``-c`` (``c > 0``).
+
+The ball is ``{x : c |x|^2 < 1}`` with conformal factor ``λ_x = 2 / (1 - c|x|^2)``.
+Canonical coordinates at the origin are orthonormal: ``λ_0 = 2`` times the Euclidean
+coordinates of a tangent vector there.
+
+Every formula avoids the cancellations of the textbook forms:
+
+* ``1 + 2c<a,b> + c²|a|²|b|²`` (the Möbius denominator) is evaluated as
+  ``(1 - c|a|²)(1 - c|b|²) + c|a + b|²``, a sum of non-negative terms;
+* the distance is ``(2/√c) asinh(√c |x - y| / sqrt((1 - c|x|²)(1 - c|y|²)))``, which reads
+  the separation from ``x - y`` directly instead of subtracting numbers close to 1;
+* the log map at ``p`` followed by transport to the origin has the closed form
+  ``2 asinhc(u²) / s · N / sqrt(Q)`` (see :func:`tangent_coords`), smooth at ``x == p``.
+
+With these, float32 stays finite (values and gradients) for norms up to ``1 - 1e-5``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from boxlib import numerics
+
+__all__ = [
+    "conformal_gap",
+    "distance",
+    "expmap0",
+    "logmap",
+    "logmap0",
+    "mobius_add",
+    "point_at",
+    "project",
+    "tangent_coords",
+    "transport0back",
+]
+
+
+def _sq(x: Tensor) -> Tensor:
+    return (x * x).sum(dim=-1, keepdim=True)
+
+
+def conformal_gap(x: Tensor, *, c: Tensor | float) -> Tensor:
+    """``1 - c|x|^2`` clamped away from 0, shape ``[..., 1]`` (``2 / λ_x``)."""
+    return torch.clamp_min(1 - c * _sq(x), numerics.min_denom(x.dtype))
+
+
+def project(x: Tensor, *, c: Tensor | float) -> Tensor:
+    """Pull points with ``√c |x| > 1 - eps`` back to radius ``(1 - eps) / √c``."""
+    eps = numerics.boundary_eps(x.dtype)
+    max_norm = (1 - eps) / torch.as_tensor(c, dtype=x.dtype, device=x.device).sqrt()
+    norm = numerics.safe_norm(x, keepdim=True)
+    return torch.where(norm > max_norm, x / norm * max_norm, x)
+
+
+def mobius_add(x: Tensor, y: Tensor, *, c: Tensor | float) -> Tensor:
+    """``x ⊕_c y`` with the denominator written as a sum of non-negative terms."""
+    xy = (x * y).sum(dim=-1, keepdim=True)
+    x2, y2 = _sq(x), _sq(y)
+    num = (1 + 2 * c * xy + c * y2) * x + (1 - c * x2) * y
+    den = (1 - c * x2) * (1 - c * y2) + c * _sq(x + y)
+    return num / torch.clamp_min(den, numerics.min_denom(x.dtype))
+
+
+def tangent_coords(p: Tensor, x: Tensor, *, c: Tensor | float) -> Tensor:
+    """Canonical coordinates of ``x`` seen from ``p``: ``λ_p · log_p(x)`` (the transport
+    from ``p`` to the origin only rescales by ``λ_p / λ_0``).
+
+    With ``δ = x - p``, ``a = 1 - c|p|²``, ``b = 1 - c|x|²``, ``s = sqrt(ab)`` and
+    ``u² = c|δ|² / (ab)``, the direction of ``(-p) ⊕ x`` is ``N = a δ - c|δ|² p`` and
+    ``|N|² = |δ|² Q`` with ``Q = a² - 2ac<δ, p> + c²|δ|²|p|²``. The result
+    ``2 asinhc(u²) / s · N / sqrt(Q)`` has norm ``d(p, x)`` and is smooth at ``δ = 0``.
+    """
+    delta = x - p
+    d2 = _sq(delta)
+    a = conformal_gap(p, c=c)
+    b = conformal_gap(x, c=c)
+    ab = a * b
+    factor = 2 * numerics.asinhc(c * d2 / ab) / torch.sqrt(ab)
+    n = a * delta - c * d2 * p
+    q = a * a - 2 * a * c * (delta * p).sum(dim=-1, keepdim=True) + c * c * d2 * _sq(p)
+    q = torch.clamp_min(q, numerics.min_denom(x.dtype) ** 2)
+    return factor * n / torch.sqrt(q)
+
+
+def distance(x: Tensor, y: Tensor, *, c: Tensor | float) -> Tensor:
+    """Geodesic distance ``(2/√c) asinh(√c |x - y| / sqrt((1 - c|x|²)(1 - c|y|²)))``."""
+    d2 = _sq(x - y)
+    ab = conformal_gap(x, c=c) * conformal_gap(y, c=c)
+    dist = numerics.safe_sqrt(d2) * 2 * numerics.asinhc(c * d2 / ab) / torch.sqrt(ab)
+    return dist.squeeze(-1)
+
+
+def expmap0(v: Tensor, *, c: Tensor | float) -> Tensor:
+    """Canonical coordinates at the origin → point: ``tanh(√c|v|/2) / (√c|v|) · v``."""
+    x = 0.5 * numerics.tanhc(c * _sq(v) / 4) * v
+    return project(x, c=c)
+
+
+def logmap0(x: Tensor, *, c: Tensor | float) -> Tensor:
+    """Point → canonical coordinates at the origin (inverse of :func:`expmap0`)."""
+    b = conformal_gap(x, c=c)
+    return 2 * numerics.asinhc(c * _sq(x) / b) / torch.sqrt(b) * x
+
+
+def transport0back(p: Tensor, u: Tensor, *, c: Tensor | float) -> Tensor:
+    """Ambient tangent ``u`` at ``p`` → canonical coordinates at the origin: ``λ_p u``."""
+    return 2 * u / conformal_gap(p, c=c)
+
+
+def logmap(p: Tensor, x: Tensor, *, c: Tensor | float) -> Tensor:
+    """Ambient (Euclidean-coordinate) tangent vector at ``p`` pointing to ``x``."""
+    return tangent_coords(p, x, c=c) * conformal_gap(p, c=c) / 2
+
+
+def point_at(p: Tensor, t: Tensor, *, c: Tensor | float) -> Tensor:
+    """Inverse of :func:`tangent_coords`: ``p ⊕ expmap0(t)`` (left cancellation)."""
+    return project(mobius_add(p, expmap0(t, c=c), c=c), c=c)
