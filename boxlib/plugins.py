@@ -151,8 +151,7 @@ class PluginHost:
         self.registries  # build now so a name clash surfaces at the call site
         for failure in list(self.failures):
             if failure.plugin == name:
-                self.unregister(name)
-                self.failures.remove(failure)
+                self.unregister(name)  # also forgets the failure
                 raise ValueError(str(failure))
         return name
 
