@@ -200,6 +200,12 @@ class Region:
         """Concatenate regions along a batch dimension."""
         if not regions:
             raise ValueError("Region.cat needs at least one region")
+        nb = len(regions[0].batch_shape)
+        if not -nb <= dim < nb:
+            raise ValueError(f"Region.cat dim must index a batch dimension (-{nb} <= dim < {nb}), got {dim}")
+        dims = {r.dim for r in regions}
+        if len(dims) > 1:
+            raise ValueError(f"Region.cat needs regions of one dimension, got dims {sorted(dims)}")
         if dim < 0:
             dim -= 1  # count batch dims from the end, skipping the coordinate axis
         gaps = [r.gap for r in regions]
@@ -259,6 +265,19 @@ class Geometry(torch.nn.Module, abc.ABC):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+    #: Names of parameters/buffers kept in float64 whatever dtype the module is cast to
+    #: (``model.half()`` must not quantise a curvature used for float32/float64 maths).
+    _float64_state: ClassVar[tuple[str, ...]] = ()
+
+    def _apply(self, fn, recurse=True):
+        saved = {n: getattr(self, n).detach().clone() for n in self._float64_state}
+        result = super()._apply(fn, recurse)
+        for name, value in saved.items():
+            tensor = getattr(self, name)
+            if tensor.dtype != torch.float64:
+                tensor.data = value.to(device=tensor.device)
+        return result
 
     # -- the part a plugin implements ------------------------------------------------
     @abc.abstractmethod
@@ -355,8 +374,11 @@ class Geometry(torch.nn.Module, abc.ABC):
 
         ``outside`` is how far ``x`` lies outside the box, summed over axes; it is 0
         exactly when :meth:`contains` holds. ``inside`` is how far the box-clipped
-        point lies from the center. ``alpha`` in ``[0, 1)`` weighs depth inside the box.
+        point lies from the center. ``alpha`` in ``[0, 1]`` weighs depth inside the box
+        (with ``alpha <= 1`` growing a box never increases the distance).
         """
+        if isinstance(alpha, (int, float)) and not 0 <= alpha <= 1:
+            raise ValueError(f"alpha weighs depth inside the box and must lie in [0, 1], got {alpha}")
         outside, inside = self.distance_to_region_parts(region, x)
         return outside + alpha * inside
 

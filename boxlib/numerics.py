@@ -20,6 +20,7 @@ __all__ = [
     "asinhc",
     "boundary_eps",
     "compute_dtype",
+    "coshsqrt",
     "min_denom",
     "safe_norm",
     "safe_sqrt",
@@ -129,7 +130,7 @@ def asinhc(x2: Tensor) -> Tensor:
     return _even_series(
         x2,
         1e-4,
-        lambda s: 1 - s / 6 + 3 * s * s / 40,
+        lambda s: 1 - s / 6 + 3 * s * s / 40 - 5 * s * s * s / 112,
         lambda s: torch.asinh(torch.sqrt(s)) / torch.sqrt(s),
     )
 
@@ -139,7 +140,7 @@ def sinhc(x2: Tensor) -> Tensor:
     return _even_series(
         x2,
         1e-4,
-        lambda s: 1 + s / 6 + s * s / 120,
+        lambda s: 1 + s / 6 + s * s / 120 + s * s * s / 5040,
         lambda s: torch.sinh(torch.sqrt(s)) / torch.sqrt(s),
     )
 
@@ -149,8 +150,18 @@ def tanhc(x2: Tensor) -> Tensor:
     return _even_series(
         x2,
         1e-4,
-        lambda s: 1 - s / 3 + 2 * s * s / 15,
+        lambda s: 1 - s / 3 + 2 * s * s / 15 - 17 * s * s * s / 315,
         lambda s: torch.tanh(torch.sqrt(s)) / torch.sqrt(s),
+    )
+
+
+def coshsqrt(x2: Tensor) -> Tensor:
+    """``cosh(x)`` as a function of ``x2 = x²`` (smooth at 0, unlike ``cosh(sqrt(x2))``)."""
+    return _even_series(
+        x2,
+        1e-4,
+        lambda s: 1 + s / 2 + s * s / 24 + s * s * s / 720,
+        lambda s: torch.cosh(torch.sqrt(s)),
     )
 
 

@@ -108,19 +108,27 @@ class PluginHost:
         self.failures: list[LoadFailure] = []
         self.plugins: dict[str, PluginInfo] = {}
         self._registries: dict[str, Registry] | None = None
-        self.trace = os.environ.get("BOXLIB_TRACE_PLUGINS", "") not in ("", "0")
+        self.trace = os.environ.get("BOXLIB_TRACE_PLUGINS", "").strip().lower() not in ("", "0", "false", "no", "off")
         if load_entry_points:
             self.load_entry_points()
 
     # -- loading -------------------------------------------------------------------
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
         """Load every entry point of ``group``, recording failures instead of raising."""
-        disabled = {n.strip() for n in os.environ.get("BOXLIB_DISABLE_PLUGINS", "").split(",") if n.strip()}
-        for ep in sorted(importlib.metadata.entry_points(group=group), key=lambda e: e.name):
-            if ep.name in disabled or ep.name in self.plugins:
+        disabled = {n.strip().lower() for n in os.environ.get("BOXLIB_DISABLE_PLUGINS", "").split(",") if n.strip()}
+
+        def dist_name_of(ep) -> str | None:
+            dist = getattr(ep, "dist", None)
+            return dist.metadata["Name"] if dist is not None else None
+
+        # boxlib's own plugins load (and so register) first: a third-party component that
+        # reuses a built-in name is the one refused, never the built-in.
+        eps = sorted(importlib.metadata.entry_points(group=group), key=lambda e: (dist_name_of(e) != "boxlib", e.name))
+        for ep in eps:
+            if ep.name.lower() in disabled or ep.name in self.plugins:
                 continue
             dist = getattr(ep, "dist", None)
-            dist_name = dist.metadata["Name"] if dist is not None else None
+            dist_name = dist_name_of(ep)
             version = dist.version if dist is not None else None
             try:
                 obj = ep.load()
@@ -219,6 +227,7 @@ class PluginHost:
             try:
                 impl.function(**kwargs)
             except Exception as exc:  # a broken plugin must not break the others
+                registry._discard_plugin(impl.plugin_name)  # no half-registered plugin
                 self._fail(impl.plugin_name, registry._origin[1], "register", exc)
             if self.trace:
                 added = sorted(set(registry.names()) - before)

@@ -95,6 +95,10 @@ class Registry:
         self._entries[key] = entry
         return entry
 
+    def _discard_plugin(self, plugin: str) -> None:
+        """Remove every entry a plugin added (used when its hook fails halfway)."""
+        self._entries = {k: e for k, e in self._entries.items() if e.plugin != plugin}
+
     def get(self, name: str) -> Entry:
         """The entry for ``name``, or :class:`UnknownComponentError` with suggestions."""
         try:

@@ -246,3 +246,41 @@ def test_geometry_module_is_a_torch_module_so_curvature_trains():
     g.distance(x, y).sum().backward()
     assert params[0].grad is not None and torch.isfinite(params[0].grad).all()
     assert not list(boxlib.get_geometry("poincare", 3).parameters())
+
+
+def test_third_party_cannot_displace_a_built_in_and_is_rolled_back(monkeypatch):
+    import importlib.metadata as md
+    import types
+
+    from boxlib_plugins.euclidean import EuclideanGeometry
+
+    class Fake(EuclideanGeometry):
+        name = "poincare"
+
+    class Extra(EuclideanGeometry):
+        name = "extra"
+
+    module = types.SimpleNamespace(__name__="aaa_plugin")
+
+    @hookimpl
+    def boxlib_add_geometries(registry):
+        registry.add(Extra)
+        registry.add(Fake)
+
+    module.boxlib_add_geometries = boxlib_add_geometries
+
+    class FakeEntryPoint:
+        name = "aaa"  # sorts before every built-in by name
+        dist = types.SimpleNamespace(metadata={"Name": "evil-dist"}, version="6.6.6")
+
+        def load(self):
+            return module
+
+    real = md.entry_points
+    monkeypatch.setattr(md, "entry_points", lambda group: [FakeEntryPoint(), *real(group=group)])
+    with pytest.warns(RuntimeWarning, match="aaa"):
+        host = PluginHost()
+        geometries = host.registries["geometry"]
+    assert geometries.get("poincare").distribution == "boxlib"
+    assert "extra" not in geometries, "a plugin that failed halfway must not stay half-registered"
+    assert [f.plugin for f in host.failures] == ["aaa"] and "evil-dist" in str(host.failures[0])

@@ -136,3 +136,47 @@ def test_empty_intersection_has_no_volume():
     inter = EUCLID.intersect([a, b])
     assert bool(inter.is_empty) and float(EUCLID.log_volume(inter)) == float("-inf")
     assert "empty=1" in repr(inter)
+
+
+# -- regressions from review ----------------------------------------------------------------
+def test_region_cat_refuses_the_coordinate_axis_and_mixed_dims():
+    r = Region(torch.zeros(2, 3, 4), torch.ones(2, 3, 4))
+    with pytest.raises(ValueError, match="batch dimension"):
+        Region.cat([r, r], dim=2)
+    with pytest.raises(ValueError, match="one dimension"):
+        Region.cat([r, Region(torch.zeros(2, 3, 5), torch.ones(2, 3, 5))], dim=0)
+
+
+@pytest.mark.parametrize("name", ["poincare", "lorentz"])
+def test_casting_a_geometry_keeps_its_curvature_exact(name):
+    g = boxlib.get_geometry(name, 3, c=0.7).to(torch.bfloat16)
+    assert g.c.dtype == torch.float64 and float(g.c) == pytest.approx(0.7, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", ["euclidean", "poincare", "lorentz"])
+def test_point_at_has_finite_gradients_at_the_center(name):
+    g = boxlib.get_geometry(name, 2)
+    p = g.expmap0(torch.tensor([[0.3, 0.2]])).requires_grad_()
+    t = torch.zeros(1, 2, requires_grad=True)
+    g.point_at(p, t).sum().backward()
+    assert torch.isfinite(t.grad).all() and torch.isfinite(p.grad).all()
+
+
+def test_lorentz_cap_scales_with_curvature():
+    g = boxlib.get_geometry("lorentz", 2, c=4.0)
+    x = g.expmap0(torch.tensor([[200.0, 0.0]]))
+    assert torch.isfinite(x).all() and g.check_point(x)
+    assert torch.isfinite(g.distance(x, g.origin())).all()
+
+
+def test_poincare_point_at_is_accurate_near_the_boundary():
+    g = boxlib.get_geometry("poincare", 2)
+    r = 1 - 1e-5
+    x = torch.tensor([[r, 0.0]], dtype=torch.float64)
+    y = torch.tensor([[-r * 0.6, r * 0.8]], dtype=torch.float64)
+    torch.testing.assert_close(g.point_at(x, g.tangent_coords(x, y)), y, rtol=0, atol=1e-4)
+
+
+def test_alpha_outside_the_unit_interval_is_refused():
+    with pytest.raises(ValueError, match=r"alpha .* \[0, 1\]"):
+        EUCLID.distance_to_region(Region(torch.zeros(3), torch.ones(3)), torch.zeros(3), alpha=5)

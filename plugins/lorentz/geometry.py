@@ -25,6 +25,7 @@ class LorentzGeometry(Geometry):
 
     name = "lorentz"
     capabilities = frozenset({"isometries"})
+    _float64_state = ("c",)
 
     def __init__(self, dim: int, c: float = 1.0):
         super().__init__(dim)

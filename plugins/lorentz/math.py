@@ -34,8 +34,9 @@ __all__ = [
     "transport0back",
 ]
 
-#: ``expmap0`` clamps the distance from the origin to this, per dtype, so that point
-#: coordinates (≈ exp(distance)) and the products of three of them stay finite.
+#: ``expmap0`` clamps the distance from the origin to this many units of ``√k = 1/√c``,
+#: per dtype, so that point coordinates (≈ exp(distance/√k)) and products of three of
+#: them stay finite.
 MAX_ORIGIN_DISTANCE: dict[torch.dtype, float] = {
     torch.float16: 10.0,
     torch.bfloat16: 80.0,
@@ -53,6 +54,8 @@ def inner(x: Tensor, y: Tensor, keepdim: bool = True) -> Tensor:
 
 def _up(*tensors: Tensor) -> tuple[torch.dtype, list[Tensor]]:
     dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
     work = numerics.compute_dtype(dtype)
     return dtype, [t.to(work) for t in tensors]
 
@@ -109,6 +112,8 @@ def expmap0(v: Tensor, *, c: Tensor | float) -> Tensor:
     limit = MAX_ORIGIN_DISTANCE.get(v.dtype, 80.0)
     dtype, (v,) = _up(v)
     k = _k(c, v)
+    # Coordinates grow like cosh(|v| / √k): the cap is in units of √k.
+    limit = limit * torch.sqrt(k)
     norm = numerics.safe_norm(v, keepdim=True)
     v = v * torch.clamp_max(limit / norm, 1.0)
     xs = numerics.sinhc((v * v).sum(dim=-1, keepdim=True) / k) * v
@@ -148,5 +153,5 @@ def point_at(p: Tensor, t: Tensor, *, c: Tensor | float) -> Tensor:
     us = t + coef * ps
     u = torch.cat([u0, us], dim=-1)
     n2 = (t * t).sum(dim=-1, keepdim=True)
-    x = torch.cosh(torch.sqrt(n2 / k)) * p + numerics.sinhc(n2 / k) * u
+    x = numerics.coshsqrt(n2 / k) * p + numerics.sinhc(n2 / k) * u
     return project(x, c=c).to(dtype)

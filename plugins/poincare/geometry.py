@@ -25,6 +25,7 @@ class PoincareGeometry(Geometry):
 
     name = "poincare"
     capabilities = frozenset({"isometries"})
+    _float64_state = ("log_c",)
 
     def __init__(self, dim: int, c: float = 1.0, learnable: bool = False):
         super().__init__(dim)

@@ -55,11 +55,12 @@ def project(x: Tensor, *, c: Tensor | float) -> Tensor:
 
 
 def mobius_add(x: Tensor, y: Tensor, *, c: Tensor | float) -> Tensor:
-    """``x ⊕_c y`` with the denominator written as a sum of non-negative terms."""
-    xy = (x * y).sum(dim=-1, keepdim=True)
-    x2, y2 = _sq(x), _sq(y)
-    num = (1 + 2 * c * xy + c * y2) * x + (1 - c * x2) * y
-    den = (1 - c * x2) * (1 - c * y2) + c * _sq(x + y)
+    """``x ⊕_c y`` with numerator and denominator written as sums of non-negative terms."""
+    gx = 1 - c * _sq(x)
+    # 1 + 2c<x,y> + c|y|² == c|x+y|² + (1 - c|x|²): no cancellation when y ≈ -x.
+    s2 = _sq(x + y)
+    num = (c * s2 + gx) * x + gx * y
+    den = gx * (1 - c * _sq(y)) + c * s2
     return num / torch.clamp_min(den, numerics.min_denom(x.dtype))
 
 
