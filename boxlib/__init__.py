@@ -9,22 +9,33 @@ from __future__ import annotations
 from boxlib.geometry import CAPABILITIES, CapabilityError, Geometry, PointCheck, Region
 from boxlib.hookspecs import hookimpl, hookspec
 from boxlib.plugins import register, unregister
+from boxlib.query import And, Not, Or, Project, Query, QueryError, QueryExecutor, SymbolicIndex, Term, parse
 from boxlib.registry import Registry, UnknownComponentError
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "And",
     "CAPABILITIES",
     "CapabilityError",
     "Geometry",
+    "Not",
+    "Or",
     "PointCheck",
+    "Project",
+    "Query",
+    "QueryError",
+    "QueryExecutor",
     "Region",
     "Registry",
+    "SymbolicIndex",
+    "Term",
     "UnknownComponentError",
     "geometries",
     "get_geometry",
     "hookimpl",
     "hookspec",
+    "parse",
     "register",
     "unregister",
 ]

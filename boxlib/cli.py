@@ -57,7 +57,11 @@ def _plugins(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2))
         return 0
     rows = [[e.kind, e.name, e.version or "-", e.source, e.plugin, ", ".join(e.capabilities) or "-"] for e in entries]
-    print(_table(rows, ["kind", "name", "version", "source", "plugin", "capabilities"]) if rows else "no components registered")
+    print(
+        _table(rows, ["kind", "name", "version", "source", "plugin", "capabilities"])
+        if rows
+        else "no components registered"
+    )
     if h.failures:
         print("\nplugins that failed to load:")
         for f in h.failures:

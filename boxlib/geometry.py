@@ -110,14 +110,10 @@ class Region:
                 )
             if not value.is_floating_point():
                 raise TypeError(
-                    f"Region {name} must be floating point, got {_describe(value)}; "
-                    "convert with .float() or .double()"
+                    f"Region {name} must be floating point, got {_describe(value)}; convert with .float() or .double()"
                 )
             if value.dim() == 0:
-                raise ValueError(
-                    f"Region {name} needs a last axis of coordinates, got a scalar; "
-                    "use shape [..., dim]"
-                )
+                raise ValueError(f"Region {name} needs a last axis of coordinates, got a scalar; use shape [..., dim]")
             if not bool(torch.isfinite(value).all()):
                 bad = int((~torch.isfinite(value)).sum())
                 raise ValueError(
@@ -127,8 +123,7 @@ class Region:
         c, o = self.center, self.offset
         if c.dtype != o.dtype:
             raise TypeError(
-                f"Region center and offset must share a dtype, got {c.dtype} and {o.dtype}; "
-                "convert one of them"
+                f"Region center and offset must share a dtype, got {c.dtype} and {o.dtype}; convert one of them"
             )
         if c.shape[:-1] != o.shape[:-1]:
             raise ValueError(
@@ -145,8 +140,7 @@ class Region:
         if self.gap is not None:
             if self.gap.shape != o.shape:
                 raise ValueError(
-                    f"Region gap must have the offset's shape {tuple(o.shape)}, "
-                    f"got {tuple(self.gap.shape)}"
+                    f"Region gap must have the offset's shape {tuple(o.shape)}, got {tuple(self.gap.shape)}"
                 )
             if bool((self.gap < 0).any()):
                 raise ValueError("Region gap must be >= 0 on every axis")
@@ -322,8 +316,7 @@ class Geometry(torch.nn.Module, abc.ABC):
         if x.dim() == 0 or x.shape[-1] != self.ambient_dim:
             return PointCheck(
                 False,
-                f"expected points with last axis {self.ambient_dim} ({self.name}, dim={self.dim}), "
-                f"got {_describe(x)}",
+                f"expected points with last axis {self.ambient_dim} ({self.name}, dim={self.dim}), got {_describe(x)}",
             )
         if not bool(torch.isfinite(x).all()):
             return PointCheck(False, "contains NaN or inf")

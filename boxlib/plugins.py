@@ -156,7 +156,7 @@ class PluginHost:
         if failure is not None:
             self.failures.remove(failure)
             raise ValueError(str(failure))
-        self.registries  # build now so a name clash surfaces at the call site
+        _ = self.registries  # build now so a name clash surfaces at the call site
         for failure in list(self.failures):
             if failure.plugin == name:
                 self.unregister(name)  # also forgets the failure
@@ -270,4 +270,3 @@ def register(plugin: Any, name: str | None = None) -> str:
 def unregister(name: str) -> None:
     """Remove a plugin registered with :func:`register` (or an entry point) by name."""
     host().unregister(name)
-

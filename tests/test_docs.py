@@ -28,7 +28,9 @@ def test_plugin_guide_examples_run(tmp_path):
     for name, body in blocks.items():
         (tmp_path / name).write_text(body)
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    notebook = subprocess.run([sys.executable, "notebook.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    notebook = subprocess.run(
+        [sys.executable, "notebook.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert notebook.returncode == 0, notebook.stderr
     assert "tensor(" in notebook.stdout
     # The guide's conftest loads the full profile; the quick one keeps this test short
@@ -36,7 +38,11 @@ def test_plugin_guide_examples_run(tmp_path):
     (tmp_path / "conftest.py").write_text(blocks["conftest.py"].replace('"boxlib")', '"boxlib-quick")'))
     kit = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_my_geometry.py"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert kit.returncode == 0, kit.stdout[-3000:]
     passed = int(re.search(r"(\d+) passed", kit.stdout).group(1))

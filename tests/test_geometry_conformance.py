@@ -38,7 +38,11 @@ class TestLorentzFlatter(GeometryConformance):
 
 
 def _covered() -> set[str]:
-    return {cls.geometry_name for cls in globals().values() if isinstance(cls, type) and issubclass(cls, GeometryConformance) and cls.geometry_name}
+    return {
+        cls.geometry_name
+        for cls in globals().values()
+        if isinstance(cls, type) and issubclass(cls, GeometryConformance) and cls.geometry_name
+    }
 
 
 # Geometries from other installed plugins get the battery with default arguments.

@@ -145,7 +145,9 @@ class GeometryConformance:
         x, y, z = (data.draw(self._points((5,))) for _ in range(3))
         g = self.geometry
         slack = g.distance(x, y) + g.distance(y, z) - g.distance(x, z)
-        assert bool((slack >= -1e-7 * (1 + g.distance(x, z))).all()), f"triangle inequality violated by {float(slack.min())}"
+        assert bool((slack >= -1e-7 * (1 + g.distance(x, z))).all()), (
+            f"triangle inequality violated by {float(slack.min())}"
+        )
 
     @_law
     @given(data=st.data())
@@ -202,7 +204,11 @@ class GeometryConformance:
         # the exact behaviour there is covered by the point_at and norm laws.
         apart = g.distance(x, y) > 1e-3
         self._close(
-            g.tangent_coords(x, y)[apart], reference(x, y)[apart], "tangent_coords agree with the reference", rtol=1e-6, atol=1e-6
+            g.tangent_coords(x, y)[apart],
+            reference(x, y)[apart],
+            "tangent_coords agree with the reference",
+            rtol=1e-6,
+            atol=1e-6,
         )
 
     # -- regions ---------------------------------------------------------------------------
@@ -240,7 +246,9 @@ class GeometryConformance:
         x = data.draw(self._points((5,)))
         before = g.distance_to_region(r, x, alpha)
         after = g.distance_to_region(Region(r.center, r.offset + grow), x, alpha)
-        assert bool((after <= before + 1e-9 * (1 + before)).all()), f"growth increased distance by {float((after - before).max())}"
+        assert bool((after <= before + 1e-9 * (1 + before)).all()), (
+            f"growth increased distance by {float((after - before).max())}"
+        )
 
     @_law
     @given(data=st.data(), alpha=st.floats(0.0, 1.0))
@@ -348,7 +356,11 @@ class GeometryConformance:
             for j in range(4):
                 self._close(grid[i, j], g.distance_to_region(r[i], x[j], alpha), "broadcast distance_to_region")
                 self._close(dist[i, j], g.distance(r.center[i], x[j]), "broadcast distance")
-                self._close(g.tangent_coords(r.center[:, None], x[None, :])[i, j], g.tangent_coords(r.center[i], x[j]), "broadcast tangent_coords")
+                self._close(
+                    g.tangent_coords(r.center[:, None], x[None, :])[i, j],
+                    g.tangent_coords(r.center[i], x[j]),
+                    "broadcast tangent_coords",
+                )
 
     @_law
     @given(data=st.data())
