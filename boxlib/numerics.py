@@ -177,5 +177,6 @@ def arcoshc1(z: Tensor) -> Tensor:
         z,
         1e-4,
         lambda s: 1 - s / 3 + 2 * s * s / 15,
-        lambda s: torch.log1p(s + torch.sqrt(s * (s + 2))) / torch.sqrt(s * (s + 2)),
+        # sqrt(s) sqrt(s + 2): s (s + 2) overflows float64 past s = 1e154.
+        lambda s: torch.log1p(s + torch.sqrt(s) * torch.sqrt(s + 2)) / (torch.sqrt(s) * torch.sqrt(s + 2)),
     )

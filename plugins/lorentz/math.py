@@ -72,11 +72,40 @@ def project(x: Tensor, *, c: Tensor | float) -> Tensor:
     return torch.cat([x0, xs], dim=-1).to(dtype)
 
 
+def _time(xs: Tensor, k: Tensor) -> Tensor:
+    """The time coordinate implied by the spatial ones, ``sqrt(k + |x_s|²)``."""
+    return torch.sqrt(k + (xs * xs).sum(dim=-1, keepdim=True))
+
+
 def _separation(p: Tensor, x: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
-    """``(x - p, z)`` with ``z = <x - p, x - p>_L / (2k) = cosh(d/√k) - 1 >= 0``."""
-    delta = x - p
-    z = torch.clamp_min(inner(delta, delta), 0) / (2 * k)
-    return delta, z
+    """``(x - p, z)`` with ``z = <x - p, x - p>_L / (2k) = cosh(d/√k) - 1 >= 0``.
+
+    Time coordinates are treated as derived from the spatial ones, and the separation
+    ``q = <x - p, x - p>_L`` is read without subtracting numbers of size ``x_0²``:
+
+    * nearby points: with ``δ = x_s - p_s``, ``σ = x_s + p_s`` and ``S = x_0 + p_0``,
+      ``x_0 - p_0 = <δ, σ>/S`` and ``S² - |σ|² = 4k + q`` give
+      ``q = (|δ⊥|² + 4k r) / (1 - r)`` where ``r = <δ, σ>² / (|σ|² S²)`` and ``δ⊥`` is
+      ``δ`` without its component along ``σ``. Every term is non-negative, so the error
+      is that of the coordinates themselves rather than ``eps · x_0²``.
+    * far-apart points (``r > 1/2``): ``q = 2 (x_0 p_0 - <x_s, p_s> - k)``, where
+      nothing cancels because ``q`` is of the size of the terms.
+
+    The returned ``x - p`` uses ``x_0 - p_0 = <δ, σ>/S`` for its time coordinate.
+    """
+    ps, xs = p[..., 1:], x[..., 1:]
+    p0, x0 = _time(ps, k), _time(xs, k)
+    ds, sg = xs - ps, xs + ps
+    total = p0 + x0
+    along = (ds * sg).sum(dim=-1, keepdim=True)
+    sg2 = torch.clamp_min((sg * sg).sum(dim=-1, keepdim=True), numerics.tiny(sg.dtype))
+    perp = ds - along / sg2 * sg
+    r = along * along / sg2 / (total * total)
+    near = ((perp * perp).sum(dim=-1, keepdim=True) + 4 * k * r) / torch.clamp_min(1 - r, 0.5)
+    far = 2 * (x0 * p0 - (xs * ps).sum(dim=-1, keepdim=True) - k)
+    q = torch.where(r > 0.5, far, near)
+    delta = torch.cat([along / total, ds], dim=-1)
+    return delta, torch.clamp_min(q, 0) / (2 * k)
 
 
 def tangent_coords(p: Tensor, x: Tensor, *, c: Tensor | float) -> Tensor:
@@ -90,9 +119,22 @@ def tangent_coords(p: Tensor, x: Tensor, *, c: Tensor | float) -> Tensor:
     dtype, (p, x) = _up(p, x)
     k = _k(c, x)
     delta, z = _separation(p, x, k)
-    u = delta - z * p
-    moved = u[..., 1:] - u[..., :1] / (torch.sqrt(k) + p[..., :1]) * p[..., 1:]
-    return (numerics.arcoshc1(z) * moved).to(dtype)
+    ps = p[..., 1:]
+    p0 = _time(ps, k)
+    # u = (x - p) - z p; its transport to the origin is u_s - u_0 / (√k + p_0) p_s.
+    u0 = delta[..., :1] - z * p0
+    moved = delta[..., 1:] - z * ps - u0 / (torch.sqrt(k) + p0) * ps
+    t = numerics.arcoshc1(z) * moved
+    # Far from the origin the transport cancels terms of size |p_s| ≈ sinh(r) down to
+    # the distance, so |t| drifts from d = √k arcosh(1 + z), which `z` gives accurately.
+    # Rescale to the exact norm (a no-op up to rounding near the origin); the direction
+    # keeps the representation's own uncertainty of about eps · sinh(r).
+    norm = numerics.safe_norm(t, keepdim=True)
+    dist = torch.sqrt(k) * torch.log1p(z + numerics.safe_sqrt(z) * torch.sqrt(z + 2))
+    scale = torch.where(
+        norm > numerics.tiny(t.dtype) ** 0.25, dist / torch.clamp_min(norm, numerics.tiny(t.dtype) ** 0.25), 1.0
+    )
+    return (t * scale).to(dtype)
 
 
 def distance(x: Tensor, y: Tensor, *, c: Tensor | float) -> Tensor:
@@ -100,7 +142,8 @@ def distance(x: Tensor, y: Tensor, *, c: Tensor | float) -> Tensor:
     dtype, (x, y) = _up(x, y)
     k = _k(c, x)
     _, z = _separation(x, y, k)
-    dist = torch.sqrt(k) * torch.log1p(z + numerics.safe_sqrt(z * (z + 2)))
+    # sqrt(z) sqrt(z + 2) rather than sqrt(z (z + 2)), which overflows float64 past z = 1e154.
+    dist = torch.sqrt(k) * torch.log1p(z + numerics.safe_sqrt(z) * torch.sqrt(z + 2))
     return dist.squeeze(-1).to(dtype)
 
 
@@ -131,7 +174,9 @@ def logmap0(x: Tensor, *, c: Tensor | float) -> Tensor:
 def logmap(p: Tensor, x: Tensor, *, c: Tensor | float) -> Tensor:
     """Ambient tangent vector at ``p`` pointing to ``x``: ``g(z) ((x - p) - z p)``."""
     dtype, (p, x) = _up(p, x)
-    delta, z = _separation(p, x, _k(c, x))
+    k = _k(c, x)
+    delta, z = _separation(p, x, k)
+    p = torch.cat([_time(p[..., 1:], k), p[..., 1:]], dim=-1)
     return (numerics.arcoshc1(z) * (delta - z * p)).to(dtype)
 
 
