@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import types
 from collections.abc import Callable, Sequence
 from typing import ClassVar, NamedTuple
 
@@ -31,6 +32,7 @@ from boxlib import numerics
 __all__ = [
     "CAPABILITIES",
     "CapabilityError",
+    "CurvedGeometry",
     "Geometry",
     "PointCheck",
     "Region",
@@ -410,6 +412,49 @@ class Geometry(torch.nn.Module, abc.ABC):
         The conformance kit checks :meth:`distance` against it in float64.
         """
         return None
+
+
+class CurvedGeometry(Geometry):
+    """A geometry whose maths are pure functions of tensors and a curvature ``c``.
+
+    Subclasses set :attr:`maths` to a module with ``project``, ``expmap0``, ``logmap0``,
+    ``logmap``, ``transport0back``, ``tangent_coords``, ``point_at`` and ``distance``,
+    each taking ``c=`` as a keyword, and implement :meth:`_c` to give the curvature in
+    the dtype the module computes in. This class only forwards, so the class cannot
+    drift from the functions the tests exercise (geoopt's ``math.py`` pattern).
+    """
+
+    maths: ClassVar[types.ModuleType]
+
+    def _c(self, like: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _center(self, region: Region | Tensor) -> Tensor:
+        return region.center if isinstance(region, Region) else region
+
+    def project(self, x: Tensor) -> Tensor:
+        return self.maths.project(x, c=self._c(x))
+
+    def expmap0(self, v: Tensor) -> Tensor:
+        return self.maths.expmap0(v, c=self._c(v))
+
+    def logmap0(self, x: Tensor) -> Tensor:
+        return self.maths.logmap0(x, c=self._c(x))
+
+    def logmap(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.maths.logmap(x, y, c=self._c(x))
+
+    def transport0back(self, x: Tensor, u: Tensor) -> Tensor:
+        return self.maths.transport0back(x, u, c=self._c(x))
+
+    def tangent_coords(self, region: Region | Tensor, x: Tensor) -> Tensor:
+        return self.maths.tangent_coords(self._center(region), x, c=self._c(x))
+
+    def point_at(self, region: Region | Tensor, t: Tensor) -> Tensor:
+        return self.maths.point_at(self._center(region), t, c=self._c(t))
+
+    def distance(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.maths.distance(x, y, c=self._c(x))
 
 
 def _box_parts(t_abs: Tensor, offset: Tensor, gap: Tensor | None) -> tuple[Tensor, Tensor]:

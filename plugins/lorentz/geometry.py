@@ -9,14 +9,14 @@ import torch
 from torch import Tensor
 
 from boxlib import numerics
-from boxlib.geometry import Geometry, Region
+from boxlib.geometry import CurvedGeometry
 
 from . import math
 
 __all__ = ["LorentzGeometry"]
 
 
-class LorentzGeometry(Geometry):
+class LorentzGeometry(CurvedGeometry):
     """Lorentz hyperboloid of curvature ``-c``; points have ``dim + 1`` coordinates.
 
     :param dim: intrinsic dimension d.
@@ -25,6 +25,7 @@ class LorentzGeometry(Geometry):
 
     name = "lorentz"
     capabilities = frozenset({"isometries"})
+    maths = math
     _float64_state = ("c",)
 
     def __init__(self, dim: int, c: float = 1.0):
@@ -48,9 +49,6 @@ class LorentzGeometry(Geometry):
         o[0] = 1 / _math.sqrt(float(self.c))
         return o
 
-    def project(self, x: Tensor) -> Tensor:
-        return math.project(x, c=self._c(x))
-
     def _check_point(self, x: Tensor, atol: float) -> tuple[bool, str | None]:
         x64 = x.double()
         k = 1 / float(self.c)
@@ -68,29 +66,6 @@ class LorentzGeometry(Geometry):
             f"a point violates <x, x>_L = -1/c = {-k:.6g} by {float(residual.flatten()[i]):.3g} "
             f"(relative {float(rel.flatten()[i]):.3g} > {rtol:.3g})"
         )
-
-    def expmap0(self, v: Tensor) -> Tensor:
-        return math.expmap0(v, c=self._c(v))
-
-    def logmap0(self, x: Tensor) -> Tensor:
-        return math.logmap0(x, c=self._c(x))
-
-    def logmap(self, x: Tensor, y: Tensor) -> Tensor:
-        return math.logmap(x, y, c=self._c(x))
-
-    def transport0back(self, x: Tensor, u: Tensor) -> Tensor:
-        return math.transport0back(x, u, c=self._c(x))
-
-    def tangent_coords(self, region: Region | Tensor, x: Tensor) -> Tensor:
-        center = region.center if isinstance(region, Region) else region
-        return math.tangent_coords(center, x, c=self._c(x))
-
-    def point_at(self, region: Region | Tensor, t: Tensor) -> Tensor:
-        center = region.center if isinstance(region, Region) else region
-        return math.point_at(center, t, c=self._c(t))
-
-    def distance(self, x: Tensor, y: Tensor) -> Tensor:
-        return math.distance(x, y, c=self._c(x))
 
     def sample_isometry(self, generator: torch.Generator, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
         """A spatial rotation followed by a boost of random rapidity along a random axis."""

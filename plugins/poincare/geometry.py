@@ -8,14 +8,14 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from boxlib.geometry import Geometry, Region
+from boxlib.geometry import CurvedGeometry
 
 from . import math
 
 __all__ = ["PoincareGeometry"]
 
 
-class PoincareGeometry(Geometry):
+class PoincareGeometry(CurvedGeometry):
     """Poincaré ball of curvature ``-c``; regions are boxes in canonical tangent coordinates.
 
     :param dim: intrinsic dimension d (points have d coordinates).
@@ -25,6 +25,7 @@ class PoincareGeometry(Geometry):
 
     name = "poincare"
     capabilities = frozenset({"isometries"})
+    maths = math
     _float64_state = ("log_c",)
 
     def __init__(self, dim: int, c: float = 1.0, learnable: bool = False):
@@ -54,9 +55,6 @@ class PoincareGeometry(Geometry):
     def origin(self, *, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
         return torch.zeros(self.dim, dtype=dtype, device=device)
 
-    def project(self, x: Tensor) -> Tensor:
-        return math.project(x, c=self._c(x))
-
     def _check_point(self, x: Tensor, atol: float) -> tuple[bool, str | None]:
         c = float(self.c.detach())
         sq = (x.double() ** 2).sum(dim=-1) * c
@@ -67,29 +65,6 @@ class PoincareGeometry(Geometry):
             f"a point has norm {worst:.9g}, on or outside the ball's boundary at radius "
             f"1/sqrt(c) = {1 / _math.sqrt(c):.9g}"
         )
-
-    def expmap0(self, v: Tensor) -> Tensor:
-        return math.expmap0(v, c=self._c(v))
-
-    def logmap0(self, x: Tensor) -> Tensor:
-        return math.logmap0(x, c=self._c(x))
-
-    def logmap(self, x: Tensor, y: Tensor) -> Tensor:
-        return math.logmap(x, y, c=self._c(x))
-
-    def transport0back(self, x: Tensor, u: Tensor) -> Tensor:
-        return math.transport0back(x, u, c=self._c(x))
-
-    def tangent_coords(self, region: Region | Tensor, x: Tensor) -> Tensor:
-        center = region.center if isinstance(region, Region) else region
-        return math.tangent_coords(center, x, c=self._c(x))
-
-    def point_at(self, region: Region | Tensor, t: Tensor) -> Tensor:
-        center = region.center if isinstance(region, Region) else region
-        return math.point_at(center, t, c=self._c(t))
-
-    def distance(self, x: Tensor, y: Tensor) -> Tensor:
-        return math.distance(x, y, c=self._c(x))
 
     def sample_isometry(self, generator: torch.Generator, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
         c = self.c.to(dtype)
