@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from boxlib.geometry import CAPABILITIES, CapabilityError, Geometry, PointCheck, Region
 from boxlib.hookspecs import hookimpl, hookspec
+from boxlib.inference import load
 from boxlib.plugins import register, unregister
 from boxlib.query import And, Not, Or, Project, Query, QueryError, QueryExecutor, SymbolicIndex, Term, parse
 from boxlib.registry import Registry, UnknownComponentError
@@ -35,6 +36,7 @@ __all__ = [
     "get_geometry",
     "hookimpl",
     "hookspec",
+    "load",
     "parse",
     "register",
     "unregister",

@@ -237,11 +237,13 @@ class QueryExecutor:
         return cache[key]
 
     def _evaluate(self, group: _Group, op: _Op, items: Tensor, cache: dict[int, Region], membership: bool) -> Tensor:
+        # `items` is [1, C, D] (every query against the same chunk) or [G, M, D] (each
+        # query of the group against its own candidates).
         if self._region_program(op) is not None:
             region = self._regions(group, op, cache)[:, None]
             if membership:
-                return self.geometry.contains(region, items[None], self.tol)
-            return self.geometry.distance_to_region(region, items[None], self.alpha)
+                return self.geometry.contains(region, items, self.tol)
+            return self.geometry.distance_to_region(region, items, self.alpha)
         parts = torch.stack([self._evaluate(group, c, items, cache, membership) for c in op.children])
         if op.kind is And:
             return parts.all(0) if membership else parts.amax(0)
@@ -262,7 +264,7 @@ class QueryExecutor:
             for start in range(0, items.shape[0], step):
                 chunk = items[start : start + step]
                 out[rows, start : start + chunk.shape[0]] = self._evaluate(
-                    group, group.program, chunk, cache, membership
+                    group, group.program, chunk[None], cache, membership
                 )
         return out
 
@@ -272,6 +274,42 @@ class QueryExecutor:
             raise ValueError(
                 f"items must be a tensor of points [N, {self.geometry.ambient_dim}] for {self.geometry!r}, got {shape}"
             )
+
+    def distances_paired(self, queries: Iterable[Query | str], candidates: Tensor) -> Tensor:
+        """``[B, M]`` distances of each query to its own candidate points ``[B, M, D]``
+        (training: a positive and sampled negatives per query). Differentiable."""
+        queries = list(queries)
+        if candidates.dim() != 3 or candidates.shape[0] != len(queries):
+            raise ValueError(
+                f"candidates must be [B, M, {self.geometry.ambient_dim}] with B = {len(queries)} queries, "
+                f"got {tuple(candidates.shape)}"
+            )
+        parts, order = [], []
+        for group in self.plan(queries):
+            rows = torch.as_tensor(group.indices, device=candidates.device)
+            parts.append(self._evaluate(group, group.program, candidates[rows], {}, False))
+            order.append(rows)
+        inverse = torch.empty(len(queries), dtype=torch.long, device=candidates.device)
+        inverse[torch.cat(order)] = torch.arange(len(queries), device=candidates.device)
+        return torch.cat(parts)[inverse]
+
+    def regions(self, queries: Iterable[Query | str]) -> Region:
+        """One region per query, ``[B]``, for queries whose DNF is a single conjunction
+        the embedder can express as a region (terms, projections, intersections)."""
+        queries = list(queries)
+        parts, order = [], []
+        for group in self.plan(queries):
+            if self._region_program(group.program) is None:
+                raise QueryError(
+                    f"'{group.shape}' is not a single region on geometry '{self.geometry.name}' (a union, or an "
+                    "intersection without an intersection operator); score it with distances() instead"
+                )
+            parts.append(self._regions(group, group.program, {}))
+            order.append(torch.as_tensor(group.indices))
+        inverse = torch.empty(len(queries), dtype=torch.long)
+        inverse[torch.cat(order)] = torch.arange(len(queries))
+        region = Region.cat(parts, dim=0)
+        return region[inverse.to(region.device)]
 
     def distances(self, queries: Iterable[Query | str], items: Tensor) -> Tensor:
         """``[B, N]`` distances (lower is better) of every item to every query."""
@@ -300,7 +338,7 @@ class QueryExecutor:
             chunk_scores = torch.empty(len(queries), chunk.shape[0], dtype=items.dtype, device=items.device)
             for group, cache in zip(plan, caches):
                 rows = torch.as_tensor(group.indices, device=items.device)
-                chunk_scores[rows] = -self._evaluate(group, group.program, chunk, cache, False)
+                chunk_scores[rows] = -self._evaluate(group, group.program, chunk[None], cache, False)
             ids = torch.arange(start, start + chunk.shape[0], device=items.device).expand(len(queries), -1)
             merged_s = torch.cat([best_s, chunk_scores], dim=1)
             merged_i = torch.cat([best_i, ids], dim=1)

@@ -1,0 +1,98 @@
+"""The trainer contract (see :mod:`boxlib.train`) for retrieval models, written once.
+
+A model mixes in :class:`RankingTask` and provides ``scores(queries, candidate_ids)``
+(``[B, M]``, differentiable) and ``all_scores(queries)`` (``[B, N]`` against every
+item). The mixin supplies ``training_examples``, ``collate`` (one positive and
+``negatives`` sampled negatives per query, plus in-batch negatives when asked),
+``training_loss`` (softmax ranking cross-entropy) and ``evaluate`` (ranking metrics on a
+split, with realistic tie handling).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from boxlib.data import QueryExample, RetrievalDataset
+
+from .objective import in_batch_candidates, sample_candidates, softmax_ranking_loss
+
+__all__ = ["EVAL_METRICS", "RankingTask", "resolve_items"]
+
+
+def resolve_items(model: str, items: Sequence[str] | None, dataset: RetrievalDataset | None) -> list[str]:
+    """The item titles from exactly one of ``items`` and ``dataset``."""
+    if (items is None) == (dataset is None):
+        raise ValueError(f"{model} needs exactly one of items= (titles) and dataset= (a RetrievalDataset)")
+    titles = list(dataset.items if dataset is not None else items)
+    if not titles:
+        raise ValueError(f"{model} needs at least one item title")
+    return titles
+
+
+#: What ``evaluate`` reports (names understood by :func:`boxlib.metrics.evaluate`).
+EVAL_METRICS = ("ndcg@3", "ndcg@5", "ndcg@10", "map", "mrr", "hits@1", "hits@10")
+
+
+class RankingTask:
+    """Mixin: training and evaluation on a :class:`~boxlib.data.RetrievalDataset`."""
+
+    dataset: RetrievalDataset | None
+    negatives: int
+    in_batch_negatives: bool
+    eval_batch_size: int = 256
+
+    def _require_dataset(self) -> RetrievalDataset:
+        if self.dataset is None:
+            raise RuntimeError(
+                f"{type(self).__name__} was built from items only; pass dataset= to train or evaluate it"
+            )
+        return self.dataset
+
+    def training_examples(self) -> Sequence[QueryExample]:
+        examples = self._require_dataset().splits["train"]
+        if not examples:
+            raise RuntimeError(f"dataset '{self.dataset.name}' has no training queries")
+        return examples
+
+    def collate(self, examples: list[QueryExample]) -> dict[str, Any]:
+        candidates = sample_candidates(examples, len(self._require_dataset().items), self.negatives, None)
+        valid = None
+        if self.in_batch_negatives:
+            candidates, valid = in_batch_candidates(examples, candidates)
+        return {"queries": [e.query for e in examples], "candidates": candidates, "valid": valid}
+
+    def training_loss(self, batch: dict[str, Any]) -> Tensor:
+        return softmax_ranking_loss(self.scores(batch["queries"], batch["candidates"]), batch["valid"])
+
+    def evaluate(self, split: str, metrics: Sequence[str] = EVAL_METRICS, by_kind: bool = False) -> dict[str, float]:
+        """Mean ranking metrics over the queries of ``split`` against every item; with
+        ``by_kind``, also ``"<kind>/<metric>"`` per query structure (single, and, or, nested)."""
+        from boxlib.metrics import evaluate as rank_metrics
+
+        dataset = self._require_dataset()
+        if split not in dataset.splits:
+            raise KeyError(f"dataset '{dataset.name}' has no split {split!r}; it has {sorted(dataset.splits)}")
+        examples = dataset.splits[split]
+        if not examples:
+            return {}
+        with torch.no_grad():
+            scores = torch.cat(
+                [
+                    self.all_scores([e.query for e in examples[i : i + self.eval_batch_size]]).float().cpu()
+                    for i in range(0, len(examples), self.eval_batch_size)
+                ]
+            )
+        relevance = [e.relevant for e in examples]
+        result = rank_metrics(scores, relevance, metrics)
+        if by_kind:
+            kinds: dict[str, list[int]] = {}
+            for i, e in enumerate(examples):
+                kinds.setdefault(e.kind, []).append(i)
+            for kind, rows in sorted(kinds.items()):
+                part = rank_metrics(scores[rows], [relevance[i] for i in rows], metrics)
+                result.update({f"{kind}/{name}": value for name, value in part.items()})
+        return result
