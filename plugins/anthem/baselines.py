@@ -57,18 +57,7 @@ class VectorModel(RankingTask, nn.Module):
     ):
         super().__init__()
         items = resolve_items(type(self).__name__, items, dataset)
-        self.dataset = dataset
-        self.negatives = negatives
-        self.in_batch_negatives = in_batch_negatives
-        self.config = dict(
-            negatives=negatives,
-            in_batch_negatives=in_batch_negatives,
-            dim=dim,
-            vocab_size=vocab_size,
-            tokenizer=tokenizer,
-            max_query_tokens=max_query_tokens,
-            max_title_tokens=max_title_tokens,
-        )
+        self._setup_task(dataset, negatives, in_batch_negatives)
         self.tokenizer = Tokenizer(vocab_size, tokenizer)
         self.max_query_tokens = max_query_tokens
         self.items = list(items)
@@ -138,20 +127,7 @@ class Query2BoxModel(RankingTask, nn.Module):
         init_radius: float = 0.5,
     ):
         super().__init__()
-        self.dataset = dataset
-        self.negatives = negatives
-        self.in_batch_negatives = in_batch_negatives
-        self.config = dict(
-            negatives=negatives,
-            in_batch_negatives=in_batch_negatives,
-            n_entities=n_entities,
-            n_relations=n_relations,
-            geometry=geometry,
-            geometry_kwargs=dict(geometry_kwargs or {}),
-            dim=dim,
-            alpha=alpha,
-            init_radius=init_radius,
-        )
+        self._setup_task(dataset, negatives, in_batch_negatives)
         self.geometry = boxlib.get_geometry(geometry, dim, **(geometry_kwargs or {}))
         self.entity = nn.Parameter(torch.randn(n_entities, dim) * init_radius)
         self.relation_shift = nn.Parameter(torch.randn(n_relations, dim) * init_radius)

@@ -100,23 +100,7 @@ class AnthemModel(RankingTask, nn.Module):
         if dim % heads:
             raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
         items = resolve_items(type(self).__name__, items, dataset)
-        self.dataset = dataset
-        self.negatives = negatives
-        self.in_batch_negatives = in_batch_negatives
-        self.config = dict(
-            negatives=negatives,
-            in_batch_negatives=in_batch_negatives,
-            geometry=geometry,
-            geometry_kwargs=dict(geometry_kwargs or {}),
-            dim=dim,
-            vocab_size=vocab_size,
-            tokenizer=tokenizer,
-            max_query_tokens=max_query_tokens,
-            max_title_tokens=max_title_tokens,
-            alpha=alpha,
-            heads=heads,
-            init_radius=init_radius,
-        )
+        self._setup_task(dataset, negatives, in_batch_negatives)
         self.geometry = boxlib.get_geometry(geometry, dim, **(geometry_kwargs or {}))
         self.tokenizer = Tokenizer(vocab_size, tokenizer)
         self.max_query_tokens = max_query_tokens

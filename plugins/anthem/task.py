@@ -45,6 +45,13 @@ class RankingTask:
     in_batch_negatives: bool
     eval_batch_size: int = 256
 
+    def _setup_task(self, dataset: RetrievalDataset | None, negatives: int, in_batch_negatives: bool) -> None:
+        if negatives < 1:
+            raise ValueError(f"negatives must be at least 1, got {negatives}")
+        self.dataset = dataset
+        self.negatives = negatives
+        self.in_batch_negatives = in_batch_negatives
+
     def _require_dataset(self) -> RetrievalDataset:
         if self.dataset is None:
             raise RuntimeError(
