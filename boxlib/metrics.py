@@ -225,20 +225,12 @@ def filtered_mrr(scores: ArrayLike, answers: Relevance, *, ties: Ties = "realist
     - optimistic + 1)`` with harmonic numbers ``H``.
     """
     _check_ties(ties)
-    out = []
-    for optimistic, pessimistic in _filtered(scores, answers):
-        for lo, hi in zip(optimistic, pessimistic):
-            if lo.size == 0:
-                out.append(math.nan)
-                continue
-            if ties == "optimistic":
-                value = 1.0 / lo
-            elif ties == "pessimistic":
-                value = 1.0 / hi
-            else:
-                value = _mean_reciprocal(lo, hi)
-            out.append(float(value.mean()))
-    return np.asarray(out, dtype=np.float64)
+    per_rank = {
+        "optimistic": lambda lo, hi: 1.0 / lo,
+        "pessimistic": lambda lo, hi: 1.0 / hi,
+        "realistic": _mean_reciprocal,
+    }
+    return _per_answer_mean(scores, answers, per_rank[ties])
 
 
 def filtered_hits_at_k(scores: ArrayLike, answers: Relevance, k: int, *, ties: Ties = "realistic") -> np.ndarray:
@@ -249,19 +241,23 @@ def filtered_hits_at_k(scores: ArrayLike, answers: Relevance, k: int, *, ties: T
     """
     _check_ties(ties)
     k = _cutoff(k, required=True)
+    per_rank = {
+        "optimistic": lambda lo, hi: (lo <= k).astype(np.float64),
+        "pessimistic": lambda lo, hi: (hi <= k).astype(np.float64),
+        "realistic": lambda lo, hi: np.clip((k - lo + 1) / (hi - lo + 1), 0.0, 1.0),
+    }
+    return _per_answer_mean(scores, answers, per_rank[ties])
+
+
+def _per_answer_mean(
+    scores: ArrayLike, answers: Relevance, value: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Per query, the mean of ``value(optimistic, pessimistic)`` over its answers'
+    filtered ranks (NaN for a query without answers)."""
     out = []
     for optimistic, pessimistic in _filtered(scores, answers):
         for lo, hi in zip(optimistic, pessimistic):
-            if lo.size == 0:
-                out.append(math.nan)
-                continue
-            if ties == "optimistic":
-                value = (lo <= k).astype(np.float64)
-            elif ties == "pessimistic":
-                value = (hi <= k).astype(np.float64)
-            else:
-                value = np.clip((k - lo + 1) / (hi - lo + 1), 0.0, 1.0)
-            out.append(float(value.mean()))
+            out.append(float(value(lo, hi).mean()) if lo.size else math.nan)
     return np.asarray(out, dtype=np.float64)
 
 
