@@ -110,6 +110,17 @@ def test_euclidean_contains_and_outside_distance_match_corners(data):
     torch.testing.assert_close(outside, _violation(lower, upper, x))
 
 
+def test_boxes_that_miss_by_one_subnormal_ulp_intersect_to_an_empty_box():
+    # Found by hypothesis in CI: (0 - 5e-324) / 2 rounds to 0, which lost the emptiness.
+    for dtype in (torch.float32, torch.float64):
+        step = torch.finfo(dtype).smallest_normal * torch.finfo(dtype).eps  # a subnormal
+        a = Region(torch.zeros(3, dtype=dtype), torch.zeros(3, dtype=dtype))
+        b = Region(torch.full((3,), step, dtype=dtype), torch.zeros(3, dtype=dtype))
+        inter = EUCLID.intersect([a, b])
+        assert bool(inter.is_empty)
+        assert not bool(EUCLID.contains(inter, torch.zeros(3, dtype=dtype)))
+
+
 @given(st.data())
 def test_euclidean_intersection_distance_is_total_violation_of_all_operands(data):
     a, b = data.draw(bst.regions(EUCLID, (6,))), data.draw(bst.regions(EUCLID, (6,)))

@@ -37,7 +37,11 @@ def from_corners(lower: Tensor, upper: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """``(center, offset, gap)`` of the box ``[lower, upper]``; ``gap > 0`` where ``lower > upper``."""
     center = (lower + upper) / 2
     half = (upper - lower) / 2
-    return center, torch.relu(half), torch.relu(-half)
+    # Halving a subnormal difference can round to 0, which would lose the emptiness of
+    # two boxes that miss by one ulp: an empty box keeps at least the smallest gap.
+    tiny = torch.finfo(half.dtype).smallest_normal
+    gap = torch.where(lower > upper, torch.clamp_min(-half, tiny), torch.zeros_like(half))
+    return center, torch.relu(half), gap
 
 
 def intersect(parts: Sequence[tuple[Tensor, Tensor, Tensor | None]]) -> tuple[Tensor, Tensor, Tensor]:
