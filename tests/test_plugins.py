@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,8 +15,6 @@ import boxlib
 from boxlib.hookspecs import hookimpl
 from boxlib.plugins import HOOKS, PluginHost
 from boxlib.registry import DuplicateComponentError, Registry, UnknownComponentError, normalize_name
-
-FIXTURE = Path(__file__).parent / "fixtures" / "toy_plugin"
 
 
 # -- registry ---------------------------------------------------------------------------
@@ -181,43 +178,9 @@ def test_cli_plugins_table_and_json():
     assert payload["failures"] == []
 
 
-# -- a real third-party package, installed ------------------------------------------------------
-@pytest.fixture(scope="module")
-def toy_site(tmp_path_factory) -> Path:
-    """Install the fixture package (entry points included) into an isolated directory."""
-    target = tmp_path_factory.mktemp("site")
-    build = tmp_path_factory.mktemp("build")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(FIXTURE),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=build,
-    )
-    assert result.returncode == 0, result.stderr
-    return target
-
-
-def _env_with(site: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")])
-    return env
-
-
-def test_third_party_entry_point_is_listed_and_a_broken_one_reported(toy_site):
-    result = _run(["plugins", "--json"], env=_env_with(toy_site))
+# -- a real third-party package, installed (fixture ``toy_env`` in conftest.py) --------------
+def test_third_party_entry_point_is_listed_and_a_broken_one_reported(toy_env):
+    result = _run(["plugins", "--json"], env=toy_env)
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     toy = [c for c in payload["components"] if c["name"] == "scaled_euclidean"]
@@ -225,11 +188,11 @@ def test_third_party_entry_point_is_listed_and_a_broken_one_reported(toy_site):
     assert [f["plugin"] for f in payload["failures"]] == ["broken"]
     assert "not-installed-anywhere" in payload["failures"][0]["error"]
     assert {"euclidean", "poincare", "lorentz"} <= {c["name"] for c in payload["components"]}
-    table = _run(["plugins"], env=_env_with(toy_site)).stdout
+    table = _run(["plugins"], env=toy_env).stdout
     assert "failed to import" in table and "scaled_euclidean" in table
 
 
-def test_third_party_geometry_passes_the_conformance_kit(toy_site, tmp_path):
+def test_third_party_geometry_passes_the_conformance_kit(toy_env, tmp_path):
     test_file = tmp_path / "test_toy_conformance.py"
     test_file.write_text(
         "from boxlib.testing import GeometryConformance\n\n"
@@ -241,7 +204,7 @@ def test_third_party_geometry_passes_the_conformance_kit(toy_site, tmp_path):
         "from hypothesis import settings\nfrom boxlib.testing import register_profiles\n"
         "register_profiles()\nsettings.load_profile('boxlib-quick')\n"
     )
-    env = _env_with(toy_site)
+    env = toy_env
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)],
         capture_output=True,
