@@ -73,7 +73,7 @@ def geometry_names(selected: Sequence[str] | None = None) -> list[str]:
 
     registry = host().registries["geometry"]
     if not selected:
-        return [entry.name for entry in registry.entries()]
+        return [entry.name for entry in registry]
     try:
         return list(dict.fromkeys(registry.get(name).name for name in selected))
     except UnknownComponentError as exc:
