@@ -51,6 +51,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+from boxlib_plugins.wordnet.wndb import Synset, WordNetFileError, name_synsets, read_data_noun, read_sense_numbers
 
 from boxlib.data import query_kind
 from boxlib.query import And, Or, Query, SymbolicIndex, Term, format_name, parse, structure
@@ -79,74 +80,6 @@ DATA_FILES = ("items.jsonl.gz", "terms.jsonl.gz", "queries.jsonl.gz")
 METADATA_FILE = "metadata.json"
 LICENSE_FILE = "LICENSE-WordNet.txt"
 FORMAT_VERSION = 1
-
-
-# --- WordNet database files -------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Synset:
-    offset: str
-    lex_filenum: int
-    lemmas: list[str]
-    parents: list[str]  # hypernym and instance-hypernym offsets, in file order
-    instance: bool  # has an instance-hypernym pointer
-    gloss: str
-    name: str = ""
-
-
-def read_data_noun(path: Path) -> dict[str, Synset]:
-    """Parse ``data.noun``: ``offset lex_filenum ss_type w_cnt (word lex_id)* p_cnt
-    (pointer_symbol offset pos source/target)* | gloss`` (``w_cnt`` is hex)."""
-    synsets: dict[str, Synset] = {}
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if line.startswith("  "):  # licence header
-                continue
-            body, bar, gloss = line.partition(" | ")
-            fields = body.split()
-            try:
-                offset, lex_filenum, ss_type = fields[0], int(fields[1]), fields[2]
-                w_cnt = int(fields[3], 16)
-                lemmas = fields[4 : 4 + 2 * w_cnt : 2]
-                at = 4 + 2 * w_cnt
-                p_cnt = int(fields[at])
-                pointers = [fields[at + 1 + 4 * k : at + 5 + 4 * k] for k in range(p_cnt)]
-            except (IndexError, ValueError) as error:
-                raise SystemExit(f"{path}:{number}: not a WordNet data line ({error})") from None
-            if not bar or ss_type != "n" or len(lemmas) != w_cnt or any(len(p) != 4 for p in pointers):
-                raise SystemExit(f"{path}:{number}: not a WordNet noun data line")
-            parents = [target for symbol, target, pos, _ in pointers if symbol in ("@", "@i") and pos == "n"]
-            instance = any(symbol == "@i" for symbol, *_ in pointers)
-            synsets[offset] = Synset(offset, lex_filenum, lemmas, parents, instance, gloss.strip())
-    return synsets
-
-
-def read_sense_numbers(path: Path) -> dict[str, list[str]]:
-    """``index.noun``: lemma → synset offsets in sense-number order."""
-    senses: dict[str, list[str]] = {}
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if line.startswith("  "):
-                continue
-            fields = line.split()
-            try:
-                lemma, synset_cnt, p_cnt = fields[0], int(fields[2]), int(fields[3])
-                offsets = fields[6 + p_cnt :]
-            except (IndexError, ValueError) as error:
-                raise SystemExit(f"{path}:{number}: not a WordNet index line ({error})") from None
-            if len(offsets) != synset_cnt:
-                raise SystemExit(f"{path}:{number}: {synset_cnt} senses announced, {len(offsets)} listed")
-            senses[lemma] = offsets
-    return senses
-
-
-def name_synsets(synsets: dict[str, Synset], senses: dict[str, list[str]]) -> None:
-    """Set ``Synset.name`` to NLTK's form ``lemma.n.NN``: the lower-cased first lemma
-    and the synset's sense number for that lemma in ``index.noun``."""
-    for synset in synsets.values():
-        lemma = synset.lemmas[0].lower()
-        synset.name = f"{lemma}.n.{senses[lemma].index(synset.offset) + 1:02d}"
 
 
 # --- the artifact hierarchy ------------------------------------------------------------
@@ -613,9 +546,12 @@ def build(wordnet_dir: Path, copyright_file: Path | None, out: Path, seed: int) 
     for path in (data_noun, index_noun):
         if not path.is_file():
             raise SystemExit(f"{path} not found: install the Debian package wordnet-base or pass --wordnet-dir")
-    synsets = read_data_noun(data_noun)
-    senses = read_sense_numbers(index_noun)
-    name_synsets(synsets, senses)
+    try:
+        synsets = read_data_noun(data_noun)
+        senses = read_sense_numbers(index_noun)
+        name_synsets(synsets, senses)
+    except WordNetFileError as exc:
+        raise SystemExit(str(exc)) from None
     hierarchy = build_hierarchy(synsets)
     terms = build_terms(hierarchy, synsets, senses)
     splits = make_splits(hierarchy, terms, seed)
