@@ -150,10 +150,21 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--checkpoint", required=True, help="a checkpoint file or run directory")
     explain.add_argument("-o", "--output", default="attention.png", help="PNG path (default attention.png)")
     explain.set_defaults(func=_explain)
+
+    sub.add_parser(
+        "bench",
+        help="train and compare every registered geometry: 'boxlib bench [catalog|hierarchy|kg] --help'",
+        add_help=False,
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bench":  # each suite has its own parser, built on use
+        from boxlib.bench import main as bench_main
+
+        return bench_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
