@@ -225,7 +225,8 @@ FACETS = {
 
 
 def synthetic_tags(n_packages: int = 400, seed: int = 7) -> dict[str, set[str]]:
-    """Random packages with tags from several facets (some values much more common)."""
+    """Random packages with tags from several facets (some values much more common, some
+    implying others)."""
     rng = random.Random(seed)
     packages = {}
     for i in range(n_packages):
@@ -235,6 +236,10 @@ def synthetic_tags(n_packages: int = 400, seed: int = 7) -> dict[str, set[str]]:
             values = FACETS[facet]
             for _ in range(rng.randint(1, 2)):
                 tags.add(f"{facet}::{values[min(int(rng.expovariate(0.6)), len(values) - 1)]}")
+        # Implications across facets, as in the real tags, make some combinations redundant
+        # ('use editing or role program' is 'role program'), which the sampler must skip.
+        if "use::editing" in tags or {"implemented-in::python", "interface::commandline"} <= tags:
+            tags.add("role::program")
         packages[f"pkg{i:03d}"] = tags
     return packages
 
@@ -254,7 +259,7 @@ def write_packages(path: Path, packages: dict[str, set[str]], order: list[str] |
 def synthetic(tmp_path_factory):
     tags = synthetic_tags()
     path = write_packages(tmp_path_factory.mktemp("synthetic") / "Packages", tags)
-    dataset = load_debian_packages(path, min_answers=5, seed=3, max_queries_per_structure=150)
+    dataset = load_debian_packages(path, min_answers=5, seed=0, max_queries_per_structure=150)
     return tags, path, dataset
 
 
@@ -314,7 +319,7 @@ def test_generated_answers_equal_brute_force(synthetic):
             for smaller in removals(example.query):  # irredundant
                 assert brute_force(smaller, holders) != expected, (example.text, str(smaller))
             checked += 1
-    assert checked == sum(len(v) for v in dataset.splits.values()) > 300
+    assert checked == sum(len(v) for v in dataset.splits.values()) > 250
 
 
 def test_splits_hold_out_names_strings_and_structures(synthetic):
@@ -365,13 +370,13 @@ def _shape(query: Query) -> Query:
 
 def test_the_same_seed_gives_the_same_dataset_and_another_seed_another(synthetic):
     _, path, dataset = synthetic
-    again = load_debian_packages(path, min_answers=5, seed=3, max_queries_per_structure=150)
+    again = load_debian_packages(path, min_answers=5, seed=0, max_queries_per_structure=150)
     assert again.items == dataset.items and again.metadata == dataset.metadata
     for split in dataset.splits:
         assert [(e.text, e.relevant) for e in again.splits[split]] == [
             (e.text, e.relevant) for e in dataset.splits[split]
         ]
-    other = load_debian_packages(path, min_answers=5, seed=4, max_queries_per_structure=150)
+    other = load_debian_packages(path, min_answers=5, seed=1, max_queries_per_structure=150)
     assert [e.text for e in other.splits["train"]] != [e.text for e in dataset.splits["train"]]
 
 
@@ -441,6 +446,8 @@ def test_a_directory_and_too_few_answers_are_clear_errors(tmp_path):
         PackagesFileError, match=r"no tag is carried by min_answers=50 of its 6 .* \(the most common by 4\)"
     ):
         load_debian_packages(FIXTURE, min_answers=50)
+    singles = load_debian_packages(FIXTURE, min_answers=2, max_queries_per_structure=0)
+    assert {ex.kind for split in singles.splits.values() for ex in split} == {"single"}
     for bad in ({"min_answers": 0}, {"max_items": 0}, {"max_queries_per_structure": -1}, {"seed": "x"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             load_debian_packages(FIXTURE, **bad)
@@ -502,6 +509,21 @@ def _independent_counts(text: str) -> tuple[dict[str, set[str]], int]:
         if field and name.group(1) not in tags:
             tags[name.group(1)] = {t.strip() for t in field.group(1).split(",") if t.strip()}
     return tags, paragraphs
+
+
+APT_LISTS = sorted(Path("/var/lib/apt/lists").glob("*_Packages.lz4")) if Path("/var/lib/apt/lists").is_dir() else []
+
+
+@pytest.mark.skipif(not APT_LISTS, reason="no lz4-compressed apt lists on this machine")
+def test_apt_s_own_lz4_lists_read_like_their_decompressed_text():
+    frame = pytest.importorskip("lz4.frame")
+    path = max(APT_LISTS, key=lambda p: p.stat().st_size)  # the main archive's list
+    text = frame.decompress(path.read_bytes()).decode("utf-8")
+    tags, paragraphs = _independent_counts(text)
+    packages = read_packages(path)
+    assert packages.compression == "lz4"
+    assert packages.paragraphs == paragraphs
+    assert {p.name: set(p.tags) for p in packages.tagged} == tags
 
 
 @pytest.mark.skipif(shutil.which("apt-cache") is None, reason="apt-cache is not installed (not a Debian system)")

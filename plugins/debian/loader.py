@@ -20,6 +20,7 @@ input and seed.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import random
 import re
@@ -209,15 +210,20 @@ class QuerySampler:
         self.rng.shuffle(terms)
         return terms
 
-    def sample(self, count: int, draw: Callable[[], Query | None], *, attempts: int = 50) -> list[Query]:
-        """Up to ``count`` accepted queries from ``draw()``, giving up after ``attempts * count`` draws."""
+    def sample(self, count: int, draw: Callable[[], Query | None], *, patience: int = 1000) -> list[Query]:
+        """Up to ``count`` accepted queries from ``draw()``, giving up after ``patience``
+        draws in a row that add nothing (a small catalog runs out of new queries)."""
         out: list[Query] = []
-        for _ in range(attempts * count):
-            if len(out) >= count:
-                break
+        if len(self.names) < 2:
+            return out
+        misses = 0
+        while len(out) < count and misses < patience:
             query = draw()
             if query is not None and self.accept(query):
                 out.append(query)
+                misses = 0
+            else:
+                misses += 1
         return out
 
     def pairs(self, node: type) -> list[tuple[int, int]]:
@@ -336,8 +342,9 @@ def make_splits(
     """Queries per split (see :data:`SPLIT_RULE`).
 
     Each two-way structure gets up to ``max_queries_per_structure`` queries before the
-    80/10/10 cut; each test-only structure up to a tenth of that, about what test gets
-    of each two-way structure, so that every structure weighs about the same in test.
+    80/10/10 cut; each test-only structure up to a tenth of that (rounded up), about what
+    test gets of each two-way structure, so that every structure weighs about the same
+    in test. ``max_queries_per_structure=0`` gives single-term queries only.
     """
     rng = random.Random(seed)
     shuffled = sorted(names)
@@ -348,7 +355,7 @@ def make_splits(
         sampler.seen.add(canonical_key(Term(name)))
     and2 = _split_by_answers(sampler.two_way(And, max_queries_per_structure), sampler)
     or2 = _split_by_answers(sampler.two_way(Or, max_queries_per_structure), sampler)
-    held_out = max(1, round(SPLIT[2] * max_queries_per_structure))
+    held_out = math.ceil(SPLIT[2] * max_queries_per_structure)
     test_only = sampler.and3(held_out) + sampler.or3(held_out) + sampler.or_and(held_out) + sampler.and_or(held_out)
     return {
         "train": [Term(n) for n in sorted(train_names)] + and2[0] + or2[0],
@@ -387,8 +394,8 @@ def load_debian_packages(
     :param min_answers: every term and every query has at least this many answers.
     :param seed: shuffles the terms into splits and draws the boolean queries.
     :param max_queries_per_structure: at most this many ``e and e`` and ``e or e``
-        queries each (before the 80/10/10 cut) and a tenth of it for each test-only
-        structure; smaller values make a quicker dataset.
+        queries each (before the 80/10/10 cut) and a tenth of it (rounded up) for each
+        test-only structure; smaller values make a quicker dataset, 0 single terms only.
     :param max_items: keep only this many tagged packages, chosen by a hash of their name
         (deterministic, independent of file order; a smaller subset lies inside a larger one).
     :raises PackagesFileError: the source is missing, unreadable or malformed, has no
