@@ -416,8 +416,8 @@ def load_debian_packages(
         raise PackagesFileError(
             source.source,
             f"none of its {source.packages} packages has a Tag field (debtags)",
-            hint="Use a Packages file of Debian's main archive (Ubuntu's carry no Tag fields), or apt-cache dumpavail "
-            "on a Debian system.",
+            hint="Use a Packages file of Debian's main archive (the security archive's and other distributions' "
+            "lists may carry no Tag fields), or apt-cache dumpavail on a Debian system.",
         )
     structural = sorted({t for p in source.tagged for t in p.tags if is_structural(t)})
     packages = [p for p in source.tagged if any(not is_structural(t) for t in p.tags)]

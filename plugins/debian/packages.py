@@ -14,7 +14,7 @@ comma-separated, often continued over several lines)::
 
 The reader streams the (decompressed) bytes in 1 MiB chunks and decodes only the
 fields it keeps, so ``apt-cache dumpavail`` on a full Debian archive (63,666
-paragraphs, 50 MB) is read in about half a second. The compression is recognised by its
+paragraphs, 50 MB) is read in about a second. The compression is recognised by its
 magic bytes, whatever the file is called: plain text, gzip, xz, bzip2, and lz4 (the
 format of apt's own lists in ``/var/lib/apt/lists``) when the ``lz4`` package is
 installed. Every problem is a :class:`PackagesFileError` naming the file and, where
@@ -142,7 +142,7 @@ def read_packages(path: str | os.PathLike[str] | None = None) -> PackagesFile:
         return _read_dumpavail()
     source = Path(path)
     try:
-        raw = open(source, "rb")  # noqa: SIM115 - closed below, after the decompressor
+        raw = open(source, "rb")  # closed below, after the decompressor
     except FileNotFoundError:
         raise PackagesFileError(source, "the file does not exist") from None
     except IsADirectoryError:
@@ -150,10 +150,9 @@ def read_packages(path: str | os.PathLike[str] | None = None) -> PackagesFile:
     except OSError as error:
         raise PackagesFileError(source, f"cannot be opened ({error.strerror or error})") from None
     with raw:
-        head = raw.read(8)
+        head = raw.peek(8)[:8]  # without consuming: a pipe (/dev/stdin) works too
         if not head:
             raise PackagesFileError(source, "the file is empty")
-        raw.seek(0)
         compression, stream = _decompressor(source, raw, head)
         parser = _Parser(source, compression)
         with stream:
@@ -269,11 +268,11 @@ class _Parser:
                 chunk = stream.read(_CHUNK)
             except EOFError:
                 raise PackagesFileError(
-                    self.source, f"truncated: {what} ends early, after line {self.number}", hint="Download it again."
+                    self.source, f"truncated: {what} ends early ({self.number} lines read)", hint="Download it again."
                 ) from None
             except (OSError, zlib.error, lzma.LZMAError, RuntimeError, ValueError) as error:
                 raise PackagesFileError(
-                    self.source, f"corrupt {what} after line {self.number} ({error})", hint="Download it again."
+                    self.source, f"{what} is corrupt ({self.number} lines read): {error}", hint="Download it again."
                 ) from None
             if not chunk:
                 self.eof = True
