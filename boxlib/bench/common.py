@@ -60,9 +60,7 @@ def add_common_arguments(parser) -> None:
         type=Path,
         help=f"results directory (default: {DEFAULT_ROOT}/<suite>-<dataset>[-quick]-<date>-<time>)",
     )
-    parser.add_argument(
-        "--force", action="store_true", help="write into --out even when it already holds results"
-    )
+    parser.add_argument("--force", action="store_true", help="write into --out even when it already holds results")
 
 
 def geometry_names(selected: Sequence[str] | None = None) -> list[str]:
