@@ -57,9 +57,12 @@ SETTINGS: dict[str, Any] = {
     },
     "validation": {"every_n_steps": 250, "monitor": "mrr", "mode": "max"},
 }
-#: What ``--quick`` changes.
+#: What ``--quick`` changes: 200 steps at twice the learning rate, decaying to a fifth of
+#: it (E-ANTHEM reached validation MRR 0.65 at step 200 this way, against 0.15 with the
+#: full run's schedule compressed into 200 steps and 0.66 at step 250 of the full run).
 QUICK: dict[str, Any] = {
-    "scheduler": {"warmup_steps": 20},
+    "optimizer": {"lr": 1.0e-2},
+    "scheduler": {"warmup_steps": 20, "min_lr_ratio": 0.2},
     "trainer": {"max_steps": 200, "checkpoint_every_n_steps": 200},
     "validation": {"every_n_steps": 100},
 }
