@@ -43,10 +43,20 @@ class QueryExample:
 
     :param query: the query AST.
     :param relevant: item id → relevance grade (>= 1); items not listed are irrelevant.
+    :param filtered: item ids left out of the ranking at evaluation time, disjoint from
+        ``relevant``: answers the query is known to have that are not being tested, such
+        as a knowledge-graph query's *easy* answers (reachable on the training graph),
+        so a model is neither rewarded nor punished for where it ranks them (the
+        "filtered" setting of Query2Box / BetaE). Empty for ordinary retrieval queries.
     """
 
     query: Query
     relevant: Mapping[int, int]
+    filtered: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.filtered, frozenset):
+            object.__setattr__(self, "filtered", frozenset(int(i) for i in self.filtered))
 
     @property
     def text(self) -> str:
@@ -72,7 +82,10 @@ class RetrievalDataset:
     :param splits: ``"train"``, ``"valid"``, ``"test"`` → examples.
     :param index: the ground-truth :class:`~boxlib.query.SymbolicIndex` the answers
         come from, when the dataset has one (new boolean queries can then be answered).
-    :param metadata: source, licence, grading scheme, build parameters.
+    :param metadata: source, licence, grading scheme, build parameters. A dataset may
+        name the metrics it is evaluated with under ``"eval_metrics"`` (names understood
+        by :func:`boxlib.metrics.evaluate`, e.g. ``filtered_mrr`` for knowledge graphs);
+        ranking models use them when ``evaluate`` is called without metrics.
     """
 
     name: str
@@ -91,10 +104,18 @@ class RetrievalDataset:
         for split, examples in self.splits.items():
             for ex in examples:
                 bad = [i for i in ex.relevant if not 0 <= i < n]
+                if ex.filtered:
+                    bad += [i for i in ex.filtered if not 0 <= i < n]
                 if bad:
                     raise ValueError(
                         f"dataset {self.name}, split {split}: query '{ex.text}' names item ids {bad[:5]} "
                         f"outside 0..{n - 1}"
+                    )
+                if ex.filtered and not ex.filtered.isdisjoint(ex.relevant):
+                    both = sorted(ex.filtered.intersection(ex.relevant))[:5]
+                    raise ValueError(
+                        f"dataset {self.name}, split {split}: query '{ex.text}' lists items {both} both as relevant "
+                        "and as filtered out of the ranking"
                     )
 
     def __repr__(self) -> str:

@@ -9,7 +9,9 @@
   entity is a point region (zero offset), a relation moves a region's center along the
   canonical axes (``point_at``) and grows its offset, intersections are the geometry's
   exact one or an attention intersection, unions are minima over DNF branches. It is
-  geometry-agnostic: Query2Box itself is the Euclidean case.
+  geometry-agnostic: Query2Box itself is the Euclidean case. A geometry without
+  ``point_at`` (it is optional) moves the center in the tangent coordinates at the
+  origin instead: ``expmap0(logmap0(center) + shift)``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from torch import Tensor, nn
 
 import boxlib
 from boxlib.data import RetrievalDataset
-from boxlib.geometry import Region
+from boxlib.geometry import Geometry, Region
 from boxlib.query import Query, QueryExecutor, bindings, parse
 
 from .layers import AttentionIntersection, masked_mean
@@ -102,8 +104,11 @@ class VectorModel(RankingTask, nn.Module):
 class Query2BoxModel(RankingTask, nn.Module):
     """Query2Box on any geometry, for knowledge-graph queries over entity ids.
 
-    :param n_entities: number of entities (items and anchors).
-    :param n_relations: number of relations.
+    :param n_entities: number of entities (items and anchors); default: the dataset's
+        number of items.
+    :param n_relations: number of relations (ids ``0 .. n_relations - 1``); default: the
+        dataset's ``metadata["n_relations"]``, else one more than the largest int relation
+        of its index.
     :param geometry: registry name of the geometry.
     :param dim: intrinsic dimension.
     :param alpha: weight of the inside distance.
@@ -114,8 +119,8 @@ class Query2BoxModel(RankingTask, nn.Module):
 
     def __init__(
         self,
-        n_entities: int,
-        n_relations: int,
+        n_entities: int | None = None,
+        n_relations: int | None = None,
         *,
         dataset: RetrievalDataset | None = None,
         negatives: int = 128,
@@ -128,7 +133,11 @@ class Query2BoxModel(RankingTask, nn.Module):
     ):
         super().__init__()
         self._setup_task(dataset, negatives, in_batch_negatives)
+        n_entities, n_relations = _kg_sizes(n_entities, n_relations, dataset)
         self.geometry = boxlib.get_geometry(geometry, dim, **(geometry_kwargs or {}))
+        # point_at is optional in the Geometry interface; without it a relation moves the
+        # center in the tangent coordinates at the origin (exact in flat space).
+        self._has_point_at = type(self.geometry).point_at is not Geometry.point_at
         self.entity = nn.Parameter(torch.randn(n_entities, dim) * init_radius)
         self.relation_shift = nn.Parameter(torch.randn(n_relations, dim) * init_radius)
         self.relation_offset = nn.Parameter(torch.full((n_relations, dim), -1.0))
@@ -152,7 +161,11 @@ class Query2BoxModel(RankingTask, nn.Module):
 
     def project(self, relations: Sequence, regions: Region) -> Region:
         ids = self._ids(relations, self.relation_shift.shape[0], "relation")
-        center = self.geometry.point_at(regions.center, self.relation_shift[ids].to(regions.dtype))
+        shift = self.relation_shift[ids].to(regions.dtype)
+        if self._has_point_at:
+            center = self.geometry.point_at(regions.center, shift)
+        else:
+            center = self.geometry.expmap0(self.geometry.logmap0(regions.center) + shift)
         return Region._trusted(center, regions.offset + F.softplus(self.relation_offset[ids]))
 
     def intersect(self, regions: Sequence[Region]) -> Region:
@@ -171,3 +184,24 @@ class Query2BoxModel(RankingTask, nn.Module):
 
     def all_scores(self, queries: Sequence[Query | str]) -> Tensor:
         return self._executor.scores(queries, self.embed_items())
+
+
+def _kg_sizes(n_entities: int | None, n_relations: int | None, dataset: RetrievalDataset | None) -> tuple[int, int]:
+    """Entity and relation counts: given, or read from the dataset."""
+    if n_entities is None:
+        if dataset is None:
+            raise ValueError("Query2BoxModel needs n_entities= (or dataset=, whose items are the entities)")
+        n_entities = len(dataset.items)
+    if n_relations is None:
+        if dataset is not None and dataset.metadata.get("n_relations") is not None:
+            n_relations = int(dataset.metadata["n_relations"])
+        elif dataset is not None and dataset.index is not None:
+            ids = [r for r in dataset.index.relation_names if isinstance(r, int)]
+            n_relations = max(ids) + 1 if ids else 0
+        else:
+            raise ValueError(
+                "Query2BoxModel needs n_relations= (or a dataset with metadata['n_relations'] or a relation index)"
+            )
+    if n_entities < 1 or n_relations < 1:
+        raise ValueError(f"Query2BoxModel needs at least one entity and one relation, got {n_entities}, {n_relations}")
+    return n_entities, n_relations

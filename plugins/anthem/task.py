@@ -5,12 +5,13 @@ A model mixes in :class:`RankingTask` and provides ``scores(queries, candidate_i
 item). The mixin supplies ``training_examples``, ``collate`` (one positive and
 ``negatives`` sampled negatives per query, plus in-batch negatives when asked),
 ``training_loss`` (softmax ranking cross-entropy) and ``evaluate`` (ranking metrics on a
-split, with realistic tie handling).
+split, with realistic tie handling; an example's ``filtered`` items are left out of its
+ranking).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -20,7 +21,7 @@ from boxlib.data import QueryExample, RetrievalDataset
 
 from .objective import in_batch_candidates, sample_candidates, softmax_ranking_loss
 
-__all__ = ["EVAL_METRICS", "RankingTask", "resolve_items"]
+__all__ = ["EVAL_METRICS", "RankingTask", "exclude_filtered", "resolve_items"]
 
 
 def resolve_items(model: str, items: Sequence[str] | None, dataset: RetrievalDataset | None) -> list[str]:
@@ -75,14 +76,30 @@ class RankingTask:
     def training_loss(self, batch: dict[str, Any]) -> Tensor:
         return softmax_ranking_loss(self.scores(batch["queries"], batch["candidates"]), batch["valid"])
 
-    def evaluate(self, split: str, metrics: Sequence[str] = EVAL_METRICS, by_kind: bool = False) -> dict[str, float]:
-        """Mean ranking metrics over the queries of ``split`` against every item; with
-        ``by_kind``, also ``"<kind>/<metric>"`` per query structure (single, and, or, nested)."""
+    def evaluate(
+        self,
+        split: str,
+        metrics: Sequence[str] | None = None,
+        by_kind: bool | Callable[[QueryExample], str] = False,
+    ) -> dict[str, float]:
+        """Mean ranking metrics over the queries of ``split`` against every item.
+
+        :param metrics: names understood by :func:`boxlib.metrics.evaluate`; by default the
+            dataset's ``metadata["eval_metrics"]`` when it names some, else :data:`EVAL_METRICS`.
+        :param by_kind: also report ``"<kind>/<metric>"`` per query structure: ``True``
+            groups by :attr:`QueryExample.kind` (single, and, or, nested), a function maps
+            each example to its group (e.g. the BetaE structure name of a KG query).
+
+        Items in an example's ``filtered`` set are left out of its ranking (scored below
+        every other item), so filtered metrics rank each answer among the non-answers only.
+        """
         from boxlib.metrics import evaluate as rank_metrics
 
         dataset = self._require_dataset()
         if split not in dataset.splits:
             raise KeyError(f"dataset '{dataset.name}' has no split {split!r}; it has {sorted(dataset.splits)}")
+        if metrics is None:
+            metrics = tuple(dataset.metadata.get("eval_metrics") or EVAL_METRICS)
         examples = dataset.splits[split]
         if not examples:
             return {}
@@ -93,13 +110,29 @@ class RankingTask:
                     for i in range(0, len(examples), self.eval_batch_size)
                 ]
             )
+        scores = exclude_filtered(scores, examples)
         relevance = [e.relevant for e in examples]
         result = rank_metrics(scores, relevance, metrics)
         if by_kind:
+            group = (lambda e: e.kind) if by_kind is True else by_kind
             kinds: dict[str, list[int]] = {}
             for i, e in enumerate(examples):
-                kinds.setdefault(e.kind, []).append(i)
+                kinds.setdefault(group(e), []).append(i)
             for kind, rows in sorted(kinds.items()):
                 part = rank_metrics(scores[rows], [relevance[i] for i in rows], metrics)
                 result.update({f"{kind}/{name}": value for name, value in part.items()})
         return result
+
+
+def exclude_filtered(scores: Tensor, examples: Sequence[QueryExample]) -> Tensor:
+    """``scores`` ``[B, N]`` with each example's ``filtered`` items set to ``-inf``, below
+    every other item (whose scores are first clamped to finite values, so an item scored
+    ``-inf`` by the model still ranks above the filtered ones). Unchanged when no example
+    has filtered items."""
+    rows = [i for i, e in enumerate(examples) for _ in e.filtered]
+    if not rows:
+        return scores
+    cols = [item for e in examples for item in e.filtered]
+    out = scores.clamp_min(torch.finfo(scores.dtype).min)  # a copy; NaN stays NaN (and is reported)
+    out[torch.as_tensor(rows), torch.as_tensor(cols)] = float("-inf")
+    return out
