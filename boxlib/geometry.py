@@ -27,7 +27,7 @@ from typing import ClassVar, NamedTuple
 import torch
 from torch import Tensor
 
-from boxlib import numerics
+from boxlib import numerics, scoring
 
 __all__ = [
     "CAPABILITIES",
@@ -381,6 +381,32 @@ class Geometry(torch.nn.Module, abc.ABC):
         """The ``(outside, inside)`` parts of :meth:`distance_to_region`."""
         t = self.tangent_coords(region, x).abs()
         return _box_parts(t, region.offset, region.gap)
+
+    def prepare_points(self, points: Tensor) -> scoring.PreparedPoints:
+        """Item points ``[N, ambient_dim]`` in the layout :meth:`distance_to_region_matrix`
+        reads: prepare once, score many batches of regions against them.
+
+        The default keeps the points as they are; a geometry with a fused kernel stores
+        what depends on items only (a transposed block layout, per-item factors of the log
+        map) so that each scoring pass touches only the query × item pairs.
+        """
+        return scoring.PreparedPoints(points)
+
+    def distance_to_region_matrix(
+        self, region: Region, points: Tensor | scoring.PreparedPoints, alpha: float = 0.2
+    ) -> Tensor:
+        """Distances ``[B, N]`` of every point to every region: ``region`` has batch shape
+        ``[B]``, ``points`` is ``[N, ambient_dim]`` or the result of :meth:`prepare_points`.
+
+        Equal to ``distance_to_region(region[:, None], points[None], alpha)`` up to
+        rounding, without its ``B × N × dim`` temporaries. This default streams the
+        broadcast path over chunks of points (and is differentiable); the built-in
+        geometries override it with fused kernels (:mod:`boxlib.scoring`), which fall back
+        to this path when gradients are needed.
+        """
+        scoring.check_matrix_args(self, region, points, alpha)
+        raw = points.points if isinstance(points, scoring.PreparedPoints) else points
+        return scoring.chunked_matrix(self, region, raw, alpha)
 
     def contains(self, region: Region, x: Tensor, tol: float | None = None) -> Tensor:
         """Exact membership: ``|tangent_coords| <= offset + tol`` on every axis."""

@@ -22,11 +22,15 @@ Semantics (each checked before any work is done):
 ``Project``
     the embedder's relation operator ``project(relations, regions)``.
 
-Distances are computed over items in chunks, so temporaries stay at ``group size × chunk
-× dim`` however many items there are. The chunk shrinks as a group grows so that one
-temporary holds about :data:`CHUNK_ELEMENTS` numbers and the chain of elementwise
-operations runs in cache rather than from main memory. :meth:`QueryExecutor.topk` also
-streams its result, so ranking needs no ``[B, N]`` matrix at all.
+Distances stream over chunks of ``chunk_size`` items: each chunk is prepared once
+(:meth:`Geometry.prepare_points <boxlib.geometry.Geometry.prepare_points>`) and every
+group scores it with :meth:`Geometry.distance_to_region_matrix
+<boxlib.geometry.Geometry.distance_to_region_matrix>`, a fused kernel for the built-in
+geometries (:mod:`boxlib.scoring`) and a chunked broadcast for any other. Membership
+(:meth:`QueryExecutor.contains`) and paired distances broadcast, with chunks that shrink
+as a group grows so that one ``group × chunk × dim`` temporary holds about
+:data:`CHUNK_ELEMENTS` numbers. :meth:`QueryExecutor.topk` also streams its result, so
+ranking needs no ``[B, N]`` matrix at all.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import torch
 from torch import Tensor
 
 from boxlib.geometry import Geometry, Region
+from boxlib.scoring import PreparedPoints
 
 from .dnf import DEFAULT_MAX_TERMS, from_dnf, to_dnf
 from .errors import QueryError
@@ -142,8 +147,10 @@ class QueryExecutor:
 
     :param embedder: a :class:`QueryEmbedder` (a model, or a :class:`TableEmbedder`).
     :param alpha: weight of the inside distance (``outside + alpha * inside``).
-    :param chunk_size: the most items per chunk; groups of several queries use smaller
-        chunks so that a ``group × chunk × dim`` temporary holds about :data:`CHUNK_ELEMENTS`.
+    :param chunk_size: items per chunk of :meth:`distances` and :meth:`topk` (each chunk is
+        prepared once for all queries); :meth:`contains` uses smaller chunks for groups of
+        several queries, so that a ``group × chunk × dim`` temporary holds about
+        :data:`CHUNK_ELEMENTS`.
     :param max_dnf_terms: bound on DNF size per query (see :func:`~boxlib.query.to_dnf`).
     :param tol: membership tolerance for :meth:`contains` (default: the dtype's, see
         :meth:`Geometry.contains <boxlib.geometry.Geometry.contains>`).
@@ -236,11 +243,17 @@ class QueryExecutor:
             cache[key] = region
         return cache[key]
 
-    def _evaluate(self, group: _Group, op: _Op, items: Tensor, cache: dict[int, Region], membership: bool) -> Tensor:
-        # `items` is [1, C, D] (every query against the same chunk) or [G, M, D] (each
-        # query of the group against its own candidates).
+    def _evaluate(
+        self, group: _Group, op: _Op, items: Tensor | PreparedPoints, cache: dict[int, Region], membership: bool
+    ) -> Tensor:
+        # `items` is [1, C, D] (every query against the same chunk), [G, M, D] (each
+        # query of the group against its own candidates) or a prepared chunk (distances
+        # of every query to every item through the geometry's fused kernel).
         if self._region_program(op) is not None:
-            region = self._regions(group, op, cache)[:, None]
+            region = self._regions(group, op, cache)
+            if isinstance(items, PreparedPoints):
+                return self.geometry.distance_to_region_matrix(region, items, self.alpha)
+            region = region[:, None]
             if membership:
                 return self.geometry.contains(region, items, self.tol)
             return self.geometry.distance_to_region(region, items, self.alpha)
@@ -257,6 +270,18 @@ class QueryExecutor:
         self._check_items(items)
         dtype = torch.bool if membership else items.dtype
         out = torch.empty(len(queries), items.shape[0], dtype=dtype, device=items.device)
+        if not membership:
+            # Distances: each chunk of items is prepared once for the geometry's kernel
+            # and scored by every group (the same chunks as topk, so the same values).
+            plan = self.plan(queries)
+            caches: list[dict[int, Region]] = [{} for _ in plan]
+            for start, prepared in self._prepared_chunks(items):
+                for group, cache in zip(plan, caches):
+                    rows = torch.as_tensor(group.indices, device=items.device)
+                    out[rows, start : start + prepared.size] = self._evaluate(
+                        group, group.program, prepared, cache, False
+                    )
+            return out
         for group in self.plan(queries):
             cache: dict[int, Region] = {}
             rows = torch.as_tensor(group.indices, device=items.device)
@@ -267,6 +292,11 @@ class QueryExecutor:
                     group, group.program, chunk[None], cache, membership
                 )
         return out
+
+    def _prepared_chunks(self, items: Tensor):
+        """``(start, prepared chunk)`` over ``items`` in chunks of ``chunk_size``."""
+        for start in range(0, items.shape[0], self.chunk_size):
+            yield start, self.geometry.prepare_points(items[start : start + self.chunk_size])
 
     def _check_items(self, items: Tensor) -> None:
         if not isinstance(items, Tensor) or items.dim() != 2 or items.shape[-1] != self.geometry.ambient_dim:
@@ -333,16 +363,41 @@ class QueryExecutor:
         best_i = torch.zeros((len(queries), k), dtype=torch.long, device=items.device)
         plan = self.plan(queries)
         caches: list[dict[int, Region]] = [{} for _ in plan]
-        for start in range(0, items.shape[0], self.chunk_size):
-            chunk = items[start : start + self.chunk_size]
-            chunk_scores = torch.empty(len(queries), chunk.shape[0], dtype=items.dtype, device=items.device)
+        for start, prepared in self._prepared_chunks(items):
+            chunk_scores = torch.empty(len(queries), prepared.size, dtype=items.dtype, device=items.device)
             for group, cache in zip(plan, caches):
                 rows = torch.as_tensor(group.indices, device=items.device)
-                chunk_scores[rows] = -self._evaluate(group, group.program, chunk[None], cache, False)
-            ids = torch.arange(start, start + chunk.shape[0], device=items.device).expand(len(queries), -1)
-            merged_s = torch.cat([best_s, chunk_scores], dim=1)
-            merged_i = torch.cat([best_i, ids], dim=1)
-            # Stable sort on (score desc), earlier items first among equal scores.
-            order = torch.sort(merged_s, dim=1, descending=True, stable=True).indices[:, :k]
-            best_s, best_i = merged_s.gather(1, order), merged_i.gather(1, order)
+                chunk_scores[rows] = self._evaluate(group, group.program, prepared, cache, False)
+            chunk_scores.neg_()
+            best_s, best_i = _merge_topk(best_s, best_i, chunk_scores, start, k)
         return best_s, best_i
+
+
+def _merge_topk(best_s: Tensor, best_i: Tensor, scores: Tensor, start: int, k: int) -> tuple[Tensor, Tensor]:
+    """The ``k`` best of the running ``(best_s, best_i)`` and a chunk of ``scores`` whose
+    items start at index ``start``; sorted by score (descending), then index (ascending).
+
+    ``torch.topk`` preselects ``k + 1`` candidates per row in linear time; a row whose
+    ``k``-th and ``(k + 1)``-th scores are equal (a tie at the cut, which topk breaks
+    arbitrarily) takes the exact path, a stable sort of the whole row.
+    """
+    n = scores.shape[1]
+    if k < n:
+        top = torch.topk(scores, k + 1, dim=1)
+        tied = top.values[:, k] == top.values[:, k - 1]
+        cand_s, cand_i = top.values[:, :k], top.indices[:, :k]
+        if bool(tied.any()):
+            rows = torch.nonzero(tied).squeeze(-1)
+            exact = torch.sort(scores[rows], dim=1, descending=True, stable=True)
+            cand_s, cand_i = cand_s.clone(), cand_i.clone()
+            cand_s[rows], cand_i[rows] = exact.values[:, :k], exact.indices[:, :k]
+        # Index order among equal candidates, so that the stable sort below keeps it.
+        order = torch.argsort(cand_i, dim=1)
+        cand_s, cand_i = cand_s.gather(1, order), cand_i.gather(1, order)
+    else:
+        cand_s, cand_i = scores, torch.arange(n, device=scores.device).expand(scores.shape[0], -1)
+    merged_s = torch.cat([best_s, cand_s], dim=1)
+    merged_i = torch.cat([best_i, cand_i + start], dim=1)
+    # Stable sort on (score desc): earlier items first among equal scores.
+    order = torch.sort(merged_s, dim=1, descending=True, stable=True).indices[:, :k]
+    return merged_s.gather(1, order), merged_i.gather(1, order)

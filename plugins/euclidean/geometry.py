@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from boxlib import scoring
 from boxlib.geometry import Geometry, Region
 
 from . import math
@@ -51,6 +52,27 @@ class EuclideanGeometry(Geometry):
 
     def distance(self, x: Tensor, y: Tensor) -> Tensor:
         return math.distance(x, y)
+
+    def prepare_points(self, points: Tensor) -> scoring.PreparedPoints:
+        """Points as item-major blocks for :func:`math.box_distance_blocks`."""
+        if not scoring.kernel_ready(points):
+            return scoring.PreparedPoints(points)
+        return scoring.PreparedPoints(points, "euclidean", (), blocks=scoring.to_blocks(points))
+
+    def distance_to_region_matrix(
+        self, region: Region, points: Tensor | scoring.PreparedPoints, alpha: float = 0.2
+    ) -> Tensor:
+        """``[B, N]`` distances through the fused kernel :func:`math.box_distance_blocks`
+        (see :meth:`Geometry.distance_to_region_matrix <boxlib.geometry.Geometry.distance_to_region_matrix>`)."""
+
+        def score(region: Region, prepared: scoring.PreparedPoints, alpha: Tensor) -> Tensor:
+            dtype = prepared.points.dtype
+            o, go, g2 = scoring.query_gap_terms(region, dtype)
+            center = region.center.to(dtype).contiguous()
+            fields = (center, o, go, g2, alpha)
+            return scoring.run_blocks(math.box_distance_blocks, [prepared.blocks], fields, prepared.size)
+
+        return scoring.kernel_matrix(self, region, points, alpha, "euclidean", (), score)
 
     def intersect(self, regions: Sequence[Region]) -> Region:
         if not regions:

@@ -8,12 +8,19 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from boxlib import numerics
-from boxlib.geometry import CurvedGeometry
+from boxlib import numerics, scoring
+from boxlib.geometry import CurvedGeometry, Region
 
+from ..poincare import math as ball_math
 from . import math
 
 __all__ = ["LorentzGeometry"]
+
+#: Points whose image in the ball has a conformal gap below this (farther than about
+#: ``ln(2^20) ≈ 14.6`` units of ``1/√c`` from the origin) are scored by the reference path:
+#: beyond it the ball's coordinates, even as double-float numbers, resolve the point less
+#: finely than the hyperboloid's float64 arithmetic does.
+BALL_MIN_GAP = 2.0**-19
 
 
 class LorentzGeometry(CurvedGeometry):
@@ -66,6 +73,56 @@ class LorentzGeometry(CurvedGeometry):
             f"a point violates <x, x>_L = -1/c = {-k:.6g} by {float(residual.flatten()[i]):.3g} "
             f"(relative {float(rel.flatten()[i]):.3g} > {rtol:.3g})"
         )
+
+    # -- fast scoring ------------------------------------------------------------------------
+    def _scoring_key(self) -> tuple:
+        return (float(self.c),)
+
+    def prepare_points(self, points: Tensor) -> scoring.PreparedPoints:
+        """Points mapped to the Poincaré ball (:func:`math.to_ball_blocks`) as item-major
+        blocks of double-float coordinates, with their conformal gaps, for the ball's
+        kernel :func:`boxlib_plugins.poincare.math.box_distance_blocks`. Points beyond
+        :data:`BALL_MIN_GAP` are marked as outliers for the reference path."""
+        if not scoring.kernel_ready(points):
+            return scoring.PreparedPoints(points)
+        points_ = points.detach()
+        scale, gap64 = math.ball_scale(points_, c=self.c)
+        to_ball = scoring.kernel(math.to_ball_blocks, points.shape[0])
+        hi, lo = to_ball(scoring.to_blocks(points_), scoring.gap_blocks(scale, fill=0.5))
+        gap = torch.clamp_min(gap64, numerics.min_denom(points.dtype)).to(points.dtype)
+        return scoring.PreparedPoints(
+            points,
+            "lorentz",
+            self._scoring_key(),
+            blocks=hi,
+            blocks_lo=lo,
+            gap=scoring.gap_blocks(gap),
+            outliers=torch.nonzero(gap64 < BALL_MIN_GAP).squeeze(-1),
+        )
+
+    def distance_to_region_matrix(
+        self, region: Region, points: Tensor | scoring.PreparedPoints, alpha: float = 0.2
+    ) -> Tensor:
+        """``[B, N]`` distances through the Poincaré ball's fused kernel on the images of
+        the points under the isometry :func:`math.to_ball` (see
+        :meth:`Geometry.distance_to_region_matrix <boxlib.geometry.Geometry.distance_to_region_matrix>`)."""
+
+        def score(region: Region, prepared: scoring.PreparedPoints, alpha: Tensor) -> Tensor:
+            dtype = prepared.points.dtype
+            y, a64 = math.to_ball(region.center.detach(), c=self.c)
+            a64 = a64.squeeze(-1)
+            p_hi = y.to(dtype)
+            p_lo = None if dtype == y.dtype else (y - p_hi.to(y.dtype)).to(dtype)
+            p2 = (y * y).sum(-1).to(dtype)
+            a = torch.clamp_min(a64, numerics.min_denom(dtype)).to(dtype)
+            o, go, g2 = scoring.query_gap_terms(region, dtype)
+            fields = (p_hi, p_lo, a, p2, o, go, g2, self.c.to(dtype), alpha)
+            items = [prepared.blocks, prepared.blocks_lo, prepared.gap]
+            out = scoring.run_blocks(ball_math.box_distance_blocks, items, fields, prepared.size)
+            rows = torch.nonzero(a64 < BALL_MIN_GAP).squeeze(-1)
+            return scoring.patch_outliers(self, out, region, prepared.points, float(alpha), rows, prepared.outliers)
+
+        return scoring.kernel_matrix(self, region, points, alpha, "lorentz", self._scoring_key(), score)
 
     def sample_isometry(self, generator: torch.Generator, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
         """A spatial rotation followed by a boost of random rapidity along a random axis."""

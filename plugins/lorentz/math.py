@@ -30,7 +30,10 @@ __all__ = [
     "logmap0",
     "point_at",
     "project",
+    "ball_scale",
     "tangent_coords",
+    "to_ball",
+    "to_ball_blocks",
     "transport0back",
 ]
 
@@ -200,3 +203,45 @@ def point_at(p: Tensor, t: Tensor, *, c: Tensor | float) -> Tensor:
     n2 = (t * t).sum(dim=-1, keepdim=True)
     x = numerics.coshsqrt(n2 / k) * p + numerics.sinhc(n2 / k) * u
     return project(x, c=c).to(dtype)
+
+
+def ball_scale(x: Tensor, *, c: Tensor | float) -> tuple[Tensor, Tensor]:
+    """Per point, the factor ``s = √k / (√k + x_0)`` of :func:`to_ball` (``y = s x_s``) and
+    the conformal gap ``2√k / (√k + x_0) = 1 − c|y|²``, both float64 ``[...]``.
+
+    The gap is read from ``x_0`` rather than from ``|y|²``, which would cancel to nothing
+    for distant points. Computed row by row, so that equal points get bitwise equal
+    factors however they are batched.
+    """
+    xs = x[..., 1:]
+    k = 1 / torch.as_tensor(c, dtype=torch.float64, device=x.device)
+    root = torch.sqrt(k)
+    norm = torch.linalg.vector_norm(xs, dim=-1, dtype=torch.float64)
+    den = root + torch.sqrt(k + norm * norm)
+    return root / den, 2 * root / den
+
+
+def to_ball(x: Tensor, *, c: Tensor | float) -> tuple[Tensor, Tensor]:
+    """The isometry onto the Poincaré ball of the same curvature: ``(y, 1 − c|y|²)``.
+
+    ``y = √k x_s / (√k + x_0)`` (stereographic projection from ``(−√k, 0)``, see
+    :func:`ball_scale`). The map fixes the origin and its differential there is ``1/2``
+    (the ball's ``λ_0 = 2``), so canonical coordinates agree: ``tangent_coords(p, x)``
+    here equals the ball's ``tangent_coords(y(p), y(x))``. Both results are float64; the
+    gap has shape ``[..., 1]``.
+    """
+    scale, gap = ball_scale(x, c=c)
+    return x[..., 1:].to(torch.float64) * scale[..., None], gap[..., None]
+
+
+def to_ball_blocks(x_blocks: Tensor, scale: Tensor) -> tuple[Tensor, Tensor | None]:
+    """:func:`to_ball` on item-major blocks ``[blocks, d + 1, block]`` (the scoring layout,
+    :func:`boxlib.scoring.to_blocks`) given their :func:`ball_scale` ``[blocks, block]``:
+    the ball coordinates ``[blocks, d, block]`` as a double-float pair in the input dtype
+    (``hi + lo`` carries the float64 value; ``lo`` is None for float64 input). One fused
+    elementwise pass for :meth:`LorentzGeometry.prepare_points`.
+    """
+    y = x_blocks[:, 1:].to(torch.float64) * scale[:, None]
+    hi = y.to(x_blocks.dtype)
+    lo = None if x_blocks.dtype == torch.float64 else (y - hi.to(torch.float64)).to(x_blocks.dtype)
+    return hi, lo

@@ -8,7 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from boxlib.geometry import CurvedGeometry
+from boxlib import numerics, scoring
+from boxlib.geometry import CurvedGeometry, Region
 
 from . import math
 
@@ -65,6 +66,58 @@ class PoincareGeometry(CurvedGeometry):
             f"a point has norm {worst:.9g}, on or outside the ball's boundary at radius "
             f"1/sqrt(c) = {1 / _math.sqrt(c):.9g}"
         )
+
+    # -- fast scoring ------------------------------------------------------------------------
+    def _scoring_key(self) -> tuple:
+        return (float(self.c.detach()),)
+
+    def prepare_points(self, points: Tensor) -> scoring.PreparedPoints:
+        """Points as item-major blocks with their conformal gaps ``1 − c|x|²``, computed in
+        float64 (no cancellation near the boundary), for :func:`math.box_distance_blocks`."""
+        if not scoring.kernel_ready(points):
+            return scoring.PreparedPoints(points)
+        gap = self._gap(points)
+        return scoring.PreparedPoints(
+            points,
+            "poincare",
+            self._scoring_key(),
+            blocks=scoring.to_blocks(points),
+            gap=scoring.gap_blocks(gap),
+        )
+
+    def _gap(self, x: Tensor) -> Tensor:
+        """``1 − c|x|²`` per point, ``[...]``, in float64 (clamped like :func:`math.conformal_gap`).
+
+        float32 points: from ``vector_norm(dtype=float64)``, which upcasts on the fly
+        (squaring the norm costs an ulp of float64, far below float32's resolution);
+        float64 points: summing squares as :func:`math.conformal_gap` does."""
+        x = x.detach()
+        if x.dtype == torch.float64:
+            sq = (x * x).sum(dim=-1)
+        else:
+            norm = torch.linalg.vector_norm(x, dim=-1, dtype=torch.float64)
+            sq = norm * norm
+        gap = 1 - self.c.detach() * sq
+        return torch.clamp_min(gap, numerics.min_denom(x.dtype)).to(x.dtype)
+
+    def distance_to_region_matrix(
+        self, region: Region, points: Tensor | scoring.PreparedPoints, alpha: float = 0.2
+    ) -> Tensor:
+        """``[B, N]`` distances through the fused kernel :func:`math.box_distance_blocks`
+        (see :meth:`Geometry.distance_to_region_matrix <boxlib.geometry.Geometry.distance_to_region_matrix>`)."""
+
+        def score(region: Region, prepared: scoring.PreparedPoints, alpha: Tensor) -> Tensor:
+            dtype = prepared.points.dtype
+            center = region.center.to(dtype).contiguous()
+            a = self._gap(center)
+            p2 = (center.double() ** 2).sum(-1).to(dtype)
+            o, go, g2 = scoring.query_gap_terms(region, dtype)
+            c = self.c.detach().to(dtype)
+            fields = (center, None, a, p2, o, go, g2, c, alpha)
+            items = [prepared.blocks, None, prepared.gap]
+            return scoring.run_blocks(math.box_distance_blocks, items, fields, prepared.size)
+
+        return scoring.kernel_matrix(self, region, points, alpha, "poincare", self._scoring_key(), score)
 
     def sample_isometry(self, generator: torch.Generator, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
         c = self.c.to(dtype)

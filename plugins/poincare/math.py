@@ -21,9 +21,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from boxlib import numerics
+from boxlib import numerics, scoring
 
 __all__ = [
+    "box_distance_blocks",
     "conformal_gap",
     "distance",
     "expmap0",
@@ -33,6 +34,7 @@ __all__ = [
     "point_at",
     "project",
     "tangent_coords",
+    "tangent_factors",
     "transport0back",
 ]
 
@@ -118,3 +120,59 @@ def logmap(p: Tensor, x: Tensor, *, c: Tensor | float) -> Tensor:
 def point_at(p: Tensor, t: Tensor, *, c: Tensor | float) -> Tensor:
     """Inverse of :func:`tangent_coords`: ``p ⊕ expmap0(t)`` (left cancellation)."""
     return project(mobius_add(p, expmap0(t, c=c), c=c), c=c)
+
+
+def tangent_factors(
+    d2: Tensor, dp: Tensor, a: Tensor, b: Tensor, p2: Tensor, *, c: Tensor | float
+) -> tuple[Tensor, Tensor]:
+    """The two pair scalars of :func:`tangent_coords`: ``tangent_coords(p, x) = scale · (δ − shift · p)``.
+
+    From ``d2 = |δ|²``, ``dp = <δ, p>`` (``δ = x − p``), ``a = 1 − c|p|²``, ``b = 1 − c|x|²``
+    (both as :func:`conformal_gap` clamps them) and ``p2 = |p|²``: with the quantities of
+    :func:`tangent_coords`, ``N = a δ − c|δ|² p = a (δ − shift · p)``, so
+    ``scale = 2 asinhc(u²) / s · a / sqrt(Q)`` and ``shift = c|δ|² / a``. Only these
+    scalars depend on the pair as a whole; the rest is one elementwise pass over the axes.
+    """
+    ab = a * b
+    factor = 2 * numerics.asinhc(c * d2 / ab) / torch.sqrt(ab)
+    q = torch.clamp_min(a * a - 2 * a * c * dp + c * c * d2 * p2, numerics.min_denom(d2.dtype) ** 2)
+    return factor * a / torch.sqrt(q), c * d2 / a
+
+
+def box_distance_blocks(
+    x: Tensor,
+    x_lo: Tensor | None,
+    b: Tensor,
+    p: Tensor,
+    p_lo: Tensor | None,
+    a: Tensor,
+    p2: Tensor,
+    offset: Tensor,
+    gap_minus_offset: Tensor,
+    twice_gap: Tensor,
+    c: Tensor,
+    alpha: Tensor,
+) -> Tensor:
+    """The fused scoring kernel: ``distance_to_region`` of every item block against every box.
+
+    ``x`` holds item-major blocks ``[blocks, d, block]`` of ball points and ``b`` their
+    conformal gaps ``[blocks, block]``; ``p`` the centers ``[B, d]``, ``a`` their gaps and
+    ``p2`` their squared norms ``[B]``. ``x_lo`` / ``p_lo`` (or None) are the rounding
+    errors of ``x`` / ``p`` when the points are double-float numbers (hyperboloid points
+    mapped to the ball), so that ``δ = x − p`` keeps full precision for nearby points.
+    Per pair: ``|δ|²`` and ``<δ, p>`` (one pass over the axes), :func:`tangent_factors`,
+    then the box terms of ``|scale · (δ − shift · p)|`` (a second pass). Returns
+    ``[blocks, B, block]``.
+    """
+    pe = p[None, :, :, None]
+    delta = x[:, None] - pe
+    if x_lo is not None and p_lo is not None:
+        delta = delta + (x_lo[:, None] - p_lo[None, :, :, None])
+    d2 = (delta * delta).sum(dim=2)
+    dp = (delta * pe).sum(dim=2)
+    scale, shift = tangent_factors(d2, dp, a[None, :, None], b[:, None], p2[None, :, None], c=c)
+    t = (scale[:, :, None] * (delta - shift[:, :, None] * pe)).abs()
+    terms = scoring.box_terms(
+        t, offset[None, :, :, None], gap_minus_offset[None, :, :, None], twice_gap[None, :, :, None], alpha
+    )
+    return terms.sum(dim=2)

@@ -1,0 +1,362 @@
+"""Query × item box distances as one fused pass: the machinery behind
+:meth:`Geometry.distance_to_region_matrix <boxlib.geometry.Geometry.distance_to_region_matrix>`.
+
+Scoring ``B`` query regions against ``N`` item points needs ``B × N × d`` elementwise
+terms (an L1 box distance has no matrix-product form), so the goal is to make that one
+pass as lean as a tuned distance kernel such as ``torch.cdist(p=1)``:
+
+* **Item-major blocks.** Items are stored transposed in blocks of :data:`BLOCK` items,
+  ``[blocks, d, BLOCK]`` (:func:`to_blocks`), so a vector register holds one coordinate
+  of 16 items and the sum over the ``d`` axes is a chain of vector adds, with no
+  horizontal reduction per pair. A block (128 KiB at d = 32) stays in L2 while every query
+  of the batch passes over it. Whatever depends on items only (the block layout, the
+  conformal factor of the Poincaré ball, the ball coordinates of hyperboloid points) is
+  computed once per item chunk by :meth:`Geometry.prepare_points` and shared by every
+  query of a batch (:class:`PreparedPoints`).
+* **One fused loop.** The kernels (``box_distance_blocks`` in the built-in plugins' math
+  modules) are plain PyTorch written so that TorchInductor fuses the per-pair scalars and
+  the per-axis pass into C++/OpenMP loops with no ``B × N × d`` temporaries; :func:`kernel`
+  compiles them with :func:`torch.compile` on first use. Where compiling is impossible
+  (no C++ compiler, an unsupported platform) or disabled (``BOXLIB_COMPILE=0``), the same
+  functions run eagerly on small slices.
+* **Exactness.** The kernels evaluate the same formulas as ``distance_to_region`` up to
+  rounding (``tests/test_scoring.py`` compares them at extreme inputs); points a kernel
+  cannot score to that accuracy are flagged when prepared (``PreparedPoints.outliers``)
+  and scored by the reference path.
+
+Calls that need gradients, tensors off the CPU and geometries without a kernel use the
+reference broadcast path, chunked over items (:func:`chunked_matrix`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from boxlib.geometry import Geometry, Region
+
+__all__ = [
+    "BLOCK",
+    "CALL_ITEMS",
+    "COMPILE_ENV",
+    "MIN_COMPILED_ITEMS",
+    "PreparedPoints",
+    "REFERENCE_CHUNK_ELEMENTS",
+    "box_terms",
+    "chunked_matrix",
+    "compile_enabled",
+    "kernel",
+    "kernel_matrix",
+    "kernel_ready",
+    "needs_reference",
+    "query_gap_terms",
+    "run_blocks",
+    "to_blocks",
+]
+
+#: Items per block of the item-major layout: 128 KiB of float32 at d = 32, which a core's
+#: L2 holds while every query of a batch passes over it.
+BLOCK = 1024
+#: Items per call of a compiled kernel (the call parallelises over its blocks).
+CALL_ITEMS = 65_536
+#: Below this many items a kernel runs eagerly: compiling (seconds, once per process
+#: and kernel) does not pay off, and small problems are quick either way.
+MIN_COMPILED_ITEMS = 4_096
+#: Target size (in numbers) of one temporary of an eager kernel or of the reference path.
+REFERENCE_CHUNK_ELEMENTS = 1 << 20
+#: Environment variable: ``0`` (or ``false``/``no``/``off``) runs kernels eagerly.
+COMPILE_ENV = "BOXLIB_COMPILE"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PreparedPoints:
+    """Item points in the layout a geometry's distance kernel reads, from
+    :meth:`Geometry.prepare_points <boxlib.geometry.Geometry.prepare_points>`.
+
+    Prepare once, score many batches of regions: the executor prepares each item chunk
+    once for all query groups. The fields after ``points`` are set by the geometry that
+    prepared them and are only read by its own kernel.
+
+    :param points: the points as given, ``[N, ambient_dim]`` (the reference path reads them).
+    :param layout: name of the kernel layout (``""``: none, the reference path is used).
+    :param key: what the layout depends on besides the points (e.g. the curvature); a
+        geometry refuses points prepared with another key.
+    :param blocks: item-major coordinates ``[ceil(N / BLOCK), d, BLOCK]``, zero-padded.
+    :param blocks_lo: the rounding error of ``blocks`` (double-float coordinates) or None.
+    :param gap: a per-item factor ``[ceil(N / BLOCK), BLOCK]`` (e.g. ``1 - c|x|²``) or None.
+    :param outliers: indices of items the kernel cannot score accurately (scored by the
+        reference path) or None.
+    """
+
+    points: Tensor
+    layout: str = ""
+    key: tuple = ()
+    blocks: Tensor | None = None
+    blocks_lo: Tensor | None = None
+    gap: Tensor | None = None
+    outliers: Tensor | None = None
+
+    @property
+    def size(self) -> int:
+        """Number of items."""
+        return self.points.shape[0]
+
+    def __repr__(self) -> str:
+        return f"PreparedPoints(size={self.size}, layout={self.layout!r}, dtype={self.points.dtype})"
+
+
+def to_blocks(x: Tensor, block: int = BLOCK) -> Tensor:
+    """``[N, d]`` → item-major blocks ``[ceil(N / block), d, block]``, zero-padded."""
+    n, d = x.shape
+    full, rest = divmod(n, block)
+    out = x.new_empty(max(1, full + (rest > 0)), d, block)
+    out[:full].copy_(x[: full * block].view(full, block, d).transpose(1, 2))
+    if rest or not full:
+        out[full:].zero_()
+        out[full, :, :rest] = x[full * block :].T
+    return out
+
+
+def gap_blocks(g: Tensor, block: int = BLOCK, fill: float = 1.0) -> Tensor:
+    """``[N]`` → ``[ceil(N / block), block]``, padded with ``fill``."""
+    n = g.shape[0]
+    nb = max(1, -(-n // block))
+    out = g.new_full((nb * block,), fill)
+    out[:n] = g
+    return out.view(nb, block)
+
+
+def box_terms(t: Tensor, offset: Tensor, gap_minus_offset: Tensor, twice_gap: Tensor, alpha: Tensor) -> Tensor:
+    """Per-axis terms of ``outside + alpha * inside`` from absolute canonical coordinates
+    ``t``, summed by the caller.
+
+    ``outside`` per axis is ``max(t - o + g, 2 g)``: ``relu(t - o)`` for a non-empty box
+    (``g = 0``) and ``max(relu(t - o) + g, 2 g)`` for an empty one, as in
+    :meth:`Geometry.distance_to_region_parts`; ``inside`` is ``min(t, o)``. Written
+    without cancellation, so each term is exact to rounding whatever the offsets.
+    """
+    return torch.maximum(t + gap_minus_offset, twice_gap) + alpha * torch.minimum(t, offset)
+
+
+def query_gap_terms(region: Region, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
+    """``(offset, gap - offset, 2 gap)`` of ``region`` in ``dtype`` (``gap = 0`` when unset)."""
+    o = region.offset.to(dtype).contiguous()
+    if region.gap is None:
+        return o, -o, torch.zeros_like(o)
+    g = region.gap.to(dtype)
+    return o, (g - o).contiguous(), (2 * g).contiguous()
+
+
+# -- compiling ---------------------------------------------------------------------------
+def compile_enabled() -> bool:
+    """Whether kernels are compiled: ``BOXLIB_COMPILE`` is not ``0``/``false``/``no``/``off``
+    and an earlier compilation in this process has not failed."""
+    flag = os.environ.get(COMPILE_ENV, "1").strip().lower()
+    return flag not in ("0", "false", "no", "off") and not _FAILED
+
+
+_FAILED: list[str] = []
+
+
+@functools.cache
+def _compiled(fn: Callable) -> Callable:
+    options = {}
+    try:
+        import torch._inductor.config as inductor_config
+
+        # The kernels read a per-axis term twice (outside and inside parts); Inductor's
+        # default would store it as a [blocks, B, d, BLOCK] buffer instead of fusing it.
+        if hasattr(inductor_config, "realize_reads_threshold"):
+            options["realize_reads_threshold"] = 64
+    except ImportError:  # pragma: no cover - torch without Inductor
+        pass
+    with _quiet_torch():
+        return torch.compile(fn, dynamic=None, options=options or None)
+
+
+@contextlib.contextmanager
+def _quiet_torch():
+    """Compiling imports torch.utils.mkldnn, which uses the deprecated
+    ``torch.jit.script_method``: torch's own business, not the caller's."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.script", category=DeprecationWarning)
+        yield
+
+
+def kernel(fn: Callable, items: int) -> Callable:
+    """``fn`` compiled for a call over ``items`` items, or ``fn`` itself (eager) when
+    compiling is disabled, has failed before or does not pay off (fewer than
+    :data:`MIN_COMPILED_ITEMS` items)."""
+    if items < MIN_COMPILED_ITEMS or not compile_enabled():
+        return fn
+    compiled = _compiled(fn)
+
+    @functools.wraps(fn)
+    def call(*args):
+        if _FAILED:
+            return fn(*args)
+        for a in args:
+            if isinstance(a, Tensor) and a.dim() > 0:
+                torch._dynamo.maybe_mark_dynamic(a, 0)
+        try:
+            with _quiet_torch():
+                return compiled(*args)
+        except Exception as exc:  # noqa: BLE001 - any compiler failure: fall back, once, loudly
+            _FAILED.append(f"{type(exc).__name__}: {exc}")
+            warnings.warn(
+                f"boxlib.scoring: compiling the distance kernel {fn.__module__}.{fn.__qualname__} failed "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); scoring runs eagerly "
+                f"(slower) from now on. Install a C++ compiler for torch.compile, or set {COMPILE_ENV}=0 to "
+                "silence this",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return fn(*args)
+
+    call.compiled = True
+    return call
+
+
+# -- running a kernel over item blocks ---------------------------------------------------------
+def run_blocks(
+    fn: Callable, item_fields: Sequence[Tensor | None], query_fields: Sequence[Tensor | None], n: int
+) -> Tensor:
+    """``[B, n]`` from a block kernel ``fn(*item_fields, *query_fields) -> [blocks, B, BLOCK]``.
+
+    ``item_fields`` have the blocks as their first dimension; ``query_fields`` with a
+    first dimension are per query, ``[B, ...]``, 0-d ones are constants; None passes
+    through. Compiled kernels get up to :data:`CALL_ITEMS` items per call; eager ones one
+    block and a slice of queries at a time, so that their temporaries stay near
+    :data:`REFERENCE_CHUNK_ELEMENTS` numbers.
+    """
+    first = next(f for f in item_fields if f is not None)
+    nb, d, block = first.shape
+    b = next(f for f in query_fields if f is not None and f.dim() > 0).shape[0]
+
+    def per_query(f: Tensor | None) -> bool:
+        return f is not None and f.dim() > 0
+
+    run = kernel(fn, n)
+    compiled = getattr(run, "compiled", False)
+    if compiled and b == 1:
+        # One compiled kernel serves every batch size >= 2 (size 1 would specialise).
+        query_fields = [f.expand(2, *f.shape[1:]).contiguous() if per_query(f) else f for f in query_fields]
+    step_blocks = max(1, CALL_ITEMS // block) if compiled else 1
+    step_queries = max(b, 2) if compiled else max(1, REFERENCE_CHUNK_ELEMENTS // (d * block))
+    out = torch.empty(b, n, dtype=first.dtype, device=first.device)
+    full = n // block  # blocks without padding; the last one may be partial
+    grid = out[:, : full * block].view(b, full, block)
+    for s in range(0, nb, step_blocks):
+        e = min(nb, s + step_blocks)
+        if compiled and e - s == 1 and nb > 1:
+            s = e - 2  # at least two blocks per call, for the same reason
+        items = [None if f is None else f[s:e] for f in item_fields]
+        for q in range(0, b, step_queries):
+            qs = [f[q : q + step_queries] if per_query(f) else f for f in query_fields]
+            res = run(*items, *qs)[:, : min(step_queries, b - q)]  # drop the padding query
+            rows = slice(q, q + res.shape[1])
+            if s < full:
+                grid[rows, s : min(e, full)] = res[: min(e, full) - s].transpose(0, 1)
+            if e > full and n > full * block:
+                out[rows, full * block :] = res[full - s, :, : n - full * block]
+    return out
+
+
+# -- the reference path -------------------------------------------------------------------------
+def kernel_ready(points: Tensor) -> bool:
+    """Whether a kernel can read these points: float32 or float64, on the CPU."""
+    return points.device.type == "cpu" and points.dtype in (torch.float32, torch.float64)
+
+
+def needs_reference(region: Region, points: Tensor) -> bool:
+    """Whether a kernel cannot serve this call: gradients are wanted, a tensor is off the
+    CPU, the dtypes differ (the reference path promotes them as PyTorch does) or are
+    neither float32 nor float64."""
+    tensors = [region.center, region.offset, points] + ([region.gap] if region.gap is not None else [])
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return True
+    return not kernel_ready(points) or any(t.device != points.device or t.dtype != points.dtype for t in tensors)
+
+
+def chunked_matrix(geometry: Geometry, region: Region, points: Tensor, alpha: float) -> Tensor:
+    """``distance_to_region(region[:, None], points[None], alpha)`` streamed over point
+    chunks so that a ``B × chunk × ambient_dim`` temporary holds about
+    :data:`REFERENCE_CHUNK_ELEMENTS` numbers. Differentiable; any geometry."""
+    b, n = region.batch_shape[0], points.shape[0]
+    step = max(1, REFERENCE_CHUNK_ELEMENTS // max(1, b * points.shape[-1]))
+    if n <= step:
+        return geometry.distance_to_region(region[:, None], points[None], alpha)
+    parts = [geometry.distance_to_region(region[:, None], points[None, s : s + step], alpha) for s in range(0, n, step)]
+    return torch.cat(parts, dim=1)
+
+
+def check_matrix_args(geometry: Geometry, region: Region, points, alpha) -> None:
+    """Argument checks of :meth:`Geometry.distance_to_region_matrix`, with errors that name the fix."""
+    if isinstance(alpha, (int, float)) and not 0 <= alpha <= 1:
+        raise ValueError(f"alpha weighs depth inside the box and must lie in [0, 1], got {alpha}")
+    if len(region.batch_shape) != 1:
+        raise ValueError(
+            f"distance_to_region_matrix needs regions with one batch dimension [B], got batch shape "
+            f"{tuple(region.batch_shape)}; flatten them with Region(center.reshape(-1, D), offset.reshape(-1, d))"
+        )
+    pts = points.points if isinstance(points, PreparedPoints) else points
+    if not isinstance(pts, Tensor) or pts.dim() != 2 or pts.shape[-1] != geometry.ambient_dim:
+        shape = tuple(pts.shape) if isinstance(pts, Tensor) else type(pts).__name__
+        raise ValueError(
+            f"distance_to_region_matrix needs points [N, {geometry.ambient_dim}] for {geometry!r}, got {shape}"
+        )
+
+
+def kernel_matrix(
+    geometry: Geometry,
+    region: Region,
+    points: Tensor | PreparedPoints,
+    alpha: float,
+    layout: str,
+    key: tuple,
+    score: Callable[[Region, PreparedPoints, Tensor], Tensor],
+) -> Tensor:
+    """The body of a geometry's :meth:`~boxlib.geometry.Geometry.distance_to_region_matrix`
+    override: checks, the reference path where a kernel cannot serve the call, and
+    ``score(region, prepared, alpha) -> [B, n]`` over prepared points (raw points are
+    prepared :data:`CALL_ITEMS` at a time, so memory stays bounded)."""
+    check_matrix_args(geometry, region, points, alpha)
+    raw = points.points if isinstance(points, PreparedPoints) else points
+    if needs_reference(region, raw) or (isinstance(points, PreparedPoints) and not points.layout):
+        return chunked_matrix(geometry, region, raw, alpha)
+    if isinstance(points, PreparedPoints) and (points.layout, points.key) != (layout, key):
+        raise ValueError(
+            f"these points were prepared for layout {points.layout!r} {points.key}, but {geometry!r} reads "
+            f"{layout!r} {key}; prepare them with this geometry's prepare_points()"
+        )
+    a = torch.as_tensor(alpha, dtype=raw.dtype)
+    if isinstance(points, PreparedPoints):
+        return score(region, points, a)
+    n = raw.shape[0]
+    if n <= CALL_ITEMS:
+        return score(region, geometry.prepare_points(raw), a)
+    out = torch.empty(region.batch_shape[0], n, dtype=raw.dtype)
+    for s in range(0, n, CALL_ITEMS):
+        out[:, s : s + CALL_ITEMS] = score(region, geometry.prepare_points(raw[s : s + CALL_ITEMS]), a)
+    return out
+
+
+def patch_outliers(
+    geometry: Geometry, out: Tensor, region: Region, points: Tensor, alpha: float, rows: Tensor | None, cols
+) -> Tensor:
+    """Overwrite the rows (regions) and columns (items) a kernel cannot score accurately
+    with the reference path's values."""
+    if cols is not None and cols.numel():
+        out[:, cols] = chunked_matrix(geometry, region, points[cols], alpha).to(out.dtype)
+    if rows is not None and rows.numel():
+        out[rows] = chunked_matrix(geometry, region[rows], points, alpha).to(out.dtype)
+    return out
