@@ -124,6 +124,8 @@ def test_errors_are_one_line_bench_errors(tmp_path):
         kg.run(_args("--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "b")))
     with pytest.raises(BenchError, match="unknown dataset 'wordnet_gk'"):
         kg.run(_args("--dataset", "wordnet_gk", "--out", str(tmp_path / "c")))
+    with pytest.raises(BenchError, match="dataset wordnet_artifacts is not a knowledge-graph query dataset"):
+        kg.run(_args("--dataset", "wordnet_artifacts", "--out", str(tmp_path / "g")))
     with pytest.raises(BenchError, match="--dataset-arg 'root': expected KEY=VALUE"):
         kg.run(_args("--dataset-arg", "root", "--out", str(tmp_path / "d")))
     with pytest.raises(BenchError, match="--geometries"):

@@ -22,6 +22,7 @@ structure), ``training.png`` and ``runs/<system>/`` (each run's config and metri
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import math
 import statistics
@@ -160,7 +161,7 @@ def _data_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _configs(args: argparse.Namespace, data: dict[str, Any], out: Path) -> list[dict[str, Any]]:
-    settings = _merge(SETTINGS, QUICK) if args.quick else _merge(SETTINGS, {})
+    settings = _merge(SETTINGS, QUICK) if args.quick else copy.deepcopy(SETTINGS)
     configs = []
     for geometry in geometry_names(args.geometries):
         raw = {k: v for k, v in settings.items() if k != "data"}
@@ -169,6 +170,16 @@ def _configs(args: argparse.Namespace, data: dict[str, Any], out: Path) -> list[
         raw["model"] = {**settings["model"], "geometry": geometry}
         configs.append(raw)
     return configs
+
+
+def _over_entity_ids(dataset: Any) -> bool:
+    """Whether the dataset's queries name entities and relations by int id (what query2box embeds)."""
+    from boxlib.query import bindings
+
+    sample = [e for split in ("train", "test") for e in dataset.splits.get(split, [])[:50]]
+    return "n_relations" in dataset.metadata and all(
+        isinstance(name, int) for e in sample for names in bindings(e.query) for name in names
+    )
 
 
 def _structure(example: Any) -> str:
@@ -291,6 +302,11 @@ def run(args: argparse.Namespace) -> int:
     progress(f"{dataset!r} ({time.perf_counter() - start:.1f} s)")
     if not dataset.splits.get("test"):
         raise BenchError(f"dataset {data['name']} has no test queries to evaluate")
+    if not _over_entity_ids(dataset):
+        raise BenchError(
+            f"dataset {data['name']} is not a knowledge-graph query dataset (its queries are not over entity and "
+            "relation ids); use wordnet_kg, kg_triples or --data-dir with a BetaE release"
+        )
     out = prepare_output(args.out, name, force=args.force)
     configs = _configs(args, data, out)
     rows = [_train_and_evaluate(raw, args.overrides, progress) for raw in configs]

@@ -78,14 +78,12 @@ def kg_triples(
     options = {
         "train_structures": list(train_structures),
         "eval_structures": list(eval_structures),
-        "train_queries": train_queries,
-        "eval_queries": eval_queries,
+        "train_queries": dict(train_queries) if isinstance(train_queries, Mapping) else train_queries,
+        "eval_queries": dict(eval_queries) if isinstance(eval_queries, Mapping) else eval_queries,
         "max_answers": max_answers,
         "seed": seed,
     }
     params = {"version": 1, "ids": ids, **options, "files": {s: file_sha256(p) for s, p in files.items()}}
-    params["train_queries"] = dict(train_queries) if isinstance(train_queries, Mapping) else train_queries
-    params["eval_queries"] = dict(eval_queries) if isinstance(eval_queries, Mapping) else eval_queries
     target = cached_release(
         "triples", params, lambda: generate_release(read_triples(directory, ids=ids), **options), cache_dir=cache_dir
     )

@@ -36,7 +36,6 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -524,13 +523,3 @@ def _sample_structure(
             if len(found) == count:
                 break
     return found
-
-
-def describe(release: BetaERelease) -> dict[str, Any]:
-    """Counts of a release, for reports: entities, relations, triples and queries per split."""
-    return {
-        "entities": release.n_entities,
-        "relations": release.n_relations,
-        "triples": {s: int(len(t)) for s, t in (release.triples or {}).items()},
-        "queries": release.counts(),
-    }
