@@ -221,6 +221,24 @@ def test_generated_answers_equal_brute_force(small_release):
             assert 0 < len(now - then) <= 25
 
 
+def test_negation_structures_equal_brute_force():
+    kg = random_kg(5, n=50, relations=3, m=300)
+    negations = ["2in", "3in", "inp", "pin", "pni"]
+    release = generate_release(
+        kg, train_structures=negations, eval_structures=negations, train_queries=20, eval_queries=8, seed=1
+    )
+    n = kg.n_entities
+    train = adjacency(reciprocal(kg.train))
+    valid = adjacency(reciprocal(np.concatenate([kg.train, kg.valid])))
+    assert sum(len(q) for q in release.queries["train"].values()) > 50
+    for query in (q for by in release.queries["train"].values() for q in by):
+        assert release.train_answers[query] == answer(query, train, n)
+    for query in (q for by in release.queries["valid"].values() for q in by):
+        now, then = answer(query, valid, n), answer(query, train, n)
+        assert release.hard_answers["valid"][query] == now - then
+        assert then - now  # a negation query must also lose an answer through the new edges
+
+
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_generated_queries_have_their_structure_and_distinct_branches(seed):

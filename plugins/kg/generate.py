@@ -380,6 +380,8 @@ def generate_release(
             raise ValueError(f"unknown query structure {name!r}; use {', '.join(known)}")
     if max_answers is not None and max_answers < 1:
         raise ValueError(f"max_answers must be at least 1 (or None for no cap), got {max_answers}")
+    if not len(kg.train):
+        raise ValueError("the knowledge graph has no train triples to build queries from")
     n = kg.n_entities
     edges = {split: reciprocal(getattr(kg, split)) for split in SPLITS}
     every_1p = _every_path(edges["train"], max_answers) if train_queries is None else None
@@ -405,6 +407,8 @@ def generate_release(
         for name, count in wanted[split].items():
             if split == "train" and name == "1p" and every_1p is not None:
                 found = every_1p
+            elif split != "train" and not len(edges[split]):
+                found = {}  # no held-out edge, so no query with a hard answer
             else:
                 found = _sample_structure(
                     graphs[split], smaller[split], name, count, max_answers, f"{seed}/{split}/{name}", max_attempts
@@ -487,9 +491,9 @@ def _sample_structure(
     found: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     rejected: set[tuple] = set()  # answered already and refused: never evaluate twice
     budget = max(1_000, max_attempts * count)
-    tried = accepted_total = 0
+    tried = 0
     while len(found) < count and tried < budget:
-        rate = (accepted_total + 1) / (tried + 1)
+        rate = (len(found) + 1) / (tried + 1)
         size = int(min(8_192, max(256, 1.2 * (count - len(found)) / rate)))
         batch: dict[tuple, None] = {}
         for _ in range(min(size, budget - tried)):
@@ -519,7 +523,6 @@ def _sample_structure(
                 rejected.add(query)
                 continue
             found[query] = (easy_ids, hard_ids)
-            accepted_total += 1
             if len(found) == count:
                 break
     return found

@@ -210,10 +210,10 @@ def write_release(release: BetaERelease, directory: str | os.PathLike[str]) -> P
     )
     for split in SPLITS:
         _dump(directory / f"{split}-queries.pkl", _default_set(release.queries.get(split, {})))
-    _dump(directory / "train-answers.pkl", _default_set(release.train_answers))
+    _dump(directory / "train-answers.pkl", _default_set(release.train_answers, ids=True))
     for split in ("valid", "test"):
-        _dump(directory / f"{split}-easy-answers.pkl", _default_set(release.easy_answers.get(split, {})))
-        _dump(directory / f"{split}-hard-answers.pkl", _default_set(release.hard_answers.get(split, {})))
+        _dump(directory / f"{split}-easy-answers.pkl", _default_set(release.easy_answers.get(split, {}), ids=True))
+        _dump(directory / f"{split}-hard-answers.pkl", _default_set(release.hard_answers.get(split, {}), ids=True))
     if release.entity_names is not None:
         _dump(directory / "id2ent.pkl", dict(enumerate(release.entity_names)))
         _dump(directory / "ent2id.pkl", {name: i for i, name in enumerate(release.entity_names)})
@@ -228,10 +228,12 @@ def write_release(release: BetaERelease, directory: str | os.PathLike[str]) -> P
     return directory
 
 
-def _default_set(mapping: Mapping) -> collections.defaultdict:
+def _default_set(mapping: Mapping, *, ids: bool = False) -> collections.defaultdict:
+    """``mapping`` as ``defaultdict(set)``; with ``ids``, the values as Python ints (numpy
+    ints would pickle as numpy objects, which the restricted reader refuses)."""
     out: collections.defaultdict = collections.defaultdict(set)
     for key, values in mapping.items():
-        out[key] = set(values)
+        out[key] = set(map(int, values)) if ids else set(values)
     return out
 
 
