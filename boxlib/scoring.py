@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "BLOCK",
     "CALL_ITEMS",
+    "CALL_PAIRS",
     "COMPILE_ENV",
     "MIN_COMPILED_ITEMS",
     "PreparedPoints",
@@ -66,8 +67,12 @@ __all__ = [
 #: Items per block of the item-major layout: 128 KiB of float32 at d = 32, which a core's
 #: L2 holds while every query of a batch passes over it.
 BLOCK = 1024
-#: Items per call of a compiled kernel (the call parallelises over its blocks).
+#: Items per call of a compiled kernel (the call parallelises over its blocks), and per
+#: preparation when raw points are scored.
 CALL_ITEMS = 65_536
+#: Query × item pairs per call of a compiled kernel: its ``[blocks, B, BLOCK]`` buffers
+#: stay at a few MiB, however many queries there are.
+CALL_PAIRS = 1 << 22
 #: Below this many items a kernel runs eagerly: compiling (seconds, once per process
 #: and kernel) does not pay off, and small problems are quick either way.
 MIN_COMPILED_ITEMS = 4_096
@@ -234,9 +239,9 @@ def run_blocks(
 
     ``item_fields`` have the blocks as their first dimension; ``query_fields`` with a
     first dimension are per query, ``[B, ...]``, 0-d ones are constants; None passes
-    through. Compiled kernels get up to :data:`CALL_ITEMS` items per call; eager ones one
-    block and a slice of queries at a time, so that their temporaries stay near
-    :data:`REFERENCE_CHUNK_ELEMENTS` numbers.
+    through. Compiled kernels get up to :data:`CALL_ITEMS` items and :data:`CALL_PAIRS`
+    pairs per call (at least two blocks); eager ones one block and a slice of queries at a
+    time, so that their temporaries stay near :data:`REFERENCE_CHUNK_ELEMENTS` numbers.
     """
     first = next(f for f in item_fields if f is not None)
     nb, d, block = first.shape
@@ -250,7 +255,7 @@ def run_blocks(
     if compiled and b == 1:
         # One compiled kernel serves every batch size >= 2 (size 1 would specialise).
         query_fields = [f.expand(2, *f.shape[1:]).contiguous() if per_query(f) else f for f in query_fields]
-    step_blocks = max(1, CALL_ITEMS // block) if compiled else 1
+    step_blocks = max(2, min(CALL_ITEMS, CALL_PAIRS // max(b, 2)) // block) if compiled else 1
     step_queries = max(b, 2) if compiled else max(1, REFERENCE_CHUNK_ELEMENTS // (d * block))
     out = torch.empty(b, n, dtype=first.dtype, device=first.device)
     full = n // block  # blocks without padding; the last one may be partial

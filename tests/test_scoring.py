@@ -82,13 +82,16 @@ def test_matrix_equals_the_reference_path(name, dtype, data, b, n, dim, alpha):
     )
 
 
+@pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["eager", "compiled"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("name", GEOMETRIES)
-def test_extreme_inputs_stay_finite_and_exact(eager, name, dtype):
+def test_extreme_inputs_stay_finite_and_exact(monkeypatch, name, dtype, compiled):
     """Every radius of ``EXTREME_RADII`` (the ball's boundary margin, 80 from the origin on
     the hyperboloid: beyond the ball map's range, so scored by the reference path) as
     centers and items, each item also nudged by a relative 1e-6 (nearby pairs far out),
     with zero and random offsets."""
+    monkeypatch.setenv(scoring.COMPILE_ENV, "1" if compiled else "0")
+    monkeypatch.setattr(scoring, "MIN_COMPILED_ITEMS", 0)
     g = boxlib.get_geometry(name, 6)
     pts = torch.cat([bst.extreme_points(g, dtype, seed=s) for s in range(2)])
     with torch.no_grad():

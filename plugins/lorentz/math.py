@@ -30,7 +30,7 @@ __all__ = [
     "logmap0",
     "point_at",
     "project",
-    "ball_scale",
+    "ball_scale_blocks",
     "tangent_coords",
     "to_ball",
     "to_ball_blocks",
@@ -205,43 +205,44 @@ def point_at(p: Tensor, t: Tensor, *, c: Tensor | float) -> Tensor:
     return project(x, c=c).to(dtype)
 
 
-def ball_scale(x: Tensor, *, c: Tensor | float) -> tuple[Tensor, Tensor]:
-    """Per point, the factor ``s = √k / (√k + x_0)`` of :func:`to_ball` (``y = s x_s``) and
-    the conformal gap ``2√k / (√k + x_0) = 1 − c|y|²``, both float64 ``[...]``.
-
-    The gap is read from ``x_0`` rather than from ``|y|²``, which would cancel to nothing
-    for distant points. Computed row by row, so that equal points get bitwise equal
-    factors however they are batched.
-    """
-    xs = x[..., 1:]
-    k = 1 / torch.as_tensor(c, dtype=torch.float64, device=x.device)
-    root = torch.sqrt(k)
-    norm = torch.linalg.vector_norm(xs, dim=-1, dtype=torch.float64)
-    den = root + torch.sqrt(k + norm * norm)
-    return root / den, 2 * root / den
-
-
 def to_ball(x: Tensor, *, c: Tensor | float) -> tuple[Tensor, Tensor]:
     """The isometry onto the Poincaré ball of the same curvature: ``(y, 1 − c|y|²)``.
 
-    ``y = √k x_s / (√k + x_0)`` (stereographic projection from ``(−√k, 0)``, see
-    :func:`ball_scale`). The map fixes the origin and its differential there is ``1/2``
-    (the ball's ``λ_0 = 2``), so canonical coordinates agree: ``tangent_coords(p, x)``
-    here equals the ball's ``tangent_coords(y(p), y(x))``. Both results are float64; the
-    gap has shape ``[..., 1]``.
+    ``y = √k x_s / (√k + x_0)`` (stereographic projection from ``(−√k, 0)``), with the
+    conformal gap computed as ``2√k / (√k + x_0)`` instead of from ``|y|²``, which would
+    cancel to nothing for distant points. The map fixes the origin and its differential
+    there is ``1/2`` (the ball's ``λ_0 = 2``), so canonical coordinates agree:
+    ``tangent_coords(p, x)`` here equals the ball's ``tangent_coords(y(p), y(x))``. Both
+    results are in the compute dtype (float64 for float32 input); the gap has shape
+    ``[..., 1]``.
     """
-    scale, gap = ball_scale(x, c=c)
-    return x[..., 1:].to(torch.float64) * scale[..., None], gap[..., None]
+    _, (x,) = _up(x)
+    k = _k(c, x)
+    root = torch.sqrt(k)
+    den = root + _time(x[..., 1:], k)
+    return root / den * x[..., 1:], 2 * root / den
+
+
+def ball_scale_blocks(x_blocks: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
+    """Per point of item-major blocks ``[blocks, d + 1, block]`` (the scoring layout,
+    :func:`boxlib.scoring.to_blocks`), the factor ``√k / (√k + x_0)`` that maps it to the
+    ball (:func:`to_ball_blocks`) and its conformal gap ``2√k / (√k + x_0)``, both float64
+    ``[blocks, block]``; ``k = 1/c`` is a float64 scalar tensor."""
+    xs = x_blocks[:, 1:].to(torch.float64)
+    root = torch.sqrt(k)
+    den = root + torch.sqrt(k + (xs * xs).sum(dim=1))
+    return root / den, 2 * root / den
 
 
 def to_ball_blocks(x_blocks: Tensor, scale: Tensor) -> tuple[Tensor, Tensor | None]:
-    """:func:`to_ball` on item-major blocks ``[blocks, d + 1, block]`` (the scoring layout,
-    :func:`boxlib.scoring.to_blocks`) given their :func:`ball_scale` ``[blocks, block]``:
-    the ball coordinates ``[blocks, d, block]`` as a double-float pair in the input dtype
-    (``hi + lo`` carries the float64 value; ``lo`` is None for float64 input). One fused
-    elementwise pass for :meth:`LorentzGeometry.prepare_points`.
+    """:func:`to_ball` on item-major blocks ``[blocks, d + 1, block]`` given their
+    :func:`ball_scale_blocks`: the ball coordinates ``[blocks, d, block]`` as a double-float
+    pair in the input dtype (``hi + lo`` carries the float64 value; ``lo`` is None for
+    float64 input). With :func:`ball_scale_blocks`, two fused passes for
+    :meth:`LorentzGeometry.prepare_points`; centers go through the same functions, so that
+    equal points get bitwise equal coordinates.
     """
-    y = x_blocks[:, 1:].to(torch.float64) * scale[:, None]
+    y = scale[:, None] * x_blocks[:, 1:].to(torch.float64)
     hi = y.to(x_blocks.dtype)
     lo = None if x_blocks.dtype == torch.float64 else (y - hi.to(torch.float64)).to(x_blocks.dtype)
     return hi, lo

@@ -26,6 +26,7 @@ from boxlib import numerics, scoring
 __all__ = [
     "box_distance_blocks",
     "conformal_gap",
+    "conformal_gap_blocks",
     "distance",
     "expmap0",
     "logmap",
@@ -120,6 +121,15 @@ def logmap(p: Tensor, x: Tensor, *, c: Tensor | float) -> Tensor:
 def point_at(p: Tensor, t: Tensor, *, c: Tensor | float) -> Tensor:
     """Inverse of :func:`tangent_coords`: ``p ⊕ expmap0(t)`` (left cancellation)."""
     return project(mobius_add(p, expmap0(t, c=c), c=c), c=c)
+
+
+def conformal_gap_blocks(x_blocks: Tensor, c: Tensor) -> Tensor:
+    """:func:`conformal_gap` of item-major blocks ``[blocks, d, block]``, as ``[blocks, block]``
+    in their dtype, computed in float64 (``1 − c|x|²`` cancels near the boundary); ``c``
+    is a float64 scalar tensor. One fused pass for :meth:`PoincareGeometry.prepare_points`."""
+    x = x_blocks.to(torch.float64)
+    gap = 1 - c * (x * x).sum(dim=1)
+    return torch.clamp_min(gap, numerics.min_denom(x_blocks.dtype)).to(x_blocks.dtype)
 
 
 def tangent_factors(
