@@ -19,10 +19,12 @@ pass as lean as a tuned distance kernel such as ``torch.cdist(p=1)``:
   compiles them with :func:`torch.compile` on first use. Where compiling is impossible
   (no C++ compiler, an unsupported platform) or disabled (``BOXLIB_COMPILE=0``), the same
   functions run eagerly on small slices.
-* **Exactness.** The kernels evaluate the same formulas as ``distance_to_region`` up to
-  rounding (``tests/test_scoring.py`` compares them at extreme inputs); points a kernel
-  cannot score to that accuracy are flagged when prepared (``PreparedPoints.outliers``)
-  and scored by the reference path.
+* **Exactness.** The kernels evaluate the same quantities as ``distance_to_region`` up
+  to rounding, and compute what would cancel (``1 − c|x|²``, hyperboloid points mapped to
+  the ball as double-float numbers) from float64; ``tests/test_scoring.py`` compares them
+  with the reference path at random and extreme inputs. Points a kernel cannot score to
+  that accuracy are flagged when prepared (``PreparedPoints.outliers``) and scored by the
+  reference path.
 
 Calls that need gradients, tensors off the CPU and geometries without a kernel use the
 reference broadcast path, chunked over items (:func:`chunked_matrix`).
@@ -55,6 +57,7 @@ __all__ = [
     "box_terms",
     "chunked_matrix",
     "compile_enabled",
+    "gap_blocks",
     "kernel",
     "kernel_matrix",
     "kernel_ready",
@@ -124,7 +127,7 @@ def to_blocks(x: Tensor, block: int = BLOCK) -> Tensor:
     n, d = x.shape
     full, rest = divmod(n, block)
     out = x.new_empty(max(1, full + (rest > 0)), d, block)
-    out[:full].copy_(x[: full * block].view(full, block, d).transpose(1, 2))
+    out[:full].copy_(x[: full * block].reshape(full, block, d).transpose(1, 2))
     if rest or not full:
         out[full:].zero_()
         out[full, :, :rest] = x[full * block :].T
@@ -213,7 +216,7 @@ def kernel(fn: Callable, items: int) -> Callable:
             if isinstance(a, Tensor) and a.dim() > 0:
                 torch._dynamo.maybe_mark_dynamic(a, 0)
         try:
-            with _quiet_torch():
+            with _quiet_torch(), torch.no_grad():  # kernels never need gradients: one graph for both modes
                 return compiled(*args)
         except Exception as exc:  # noqa: BLE001 - any compiler failure: fall back, once, loudly
             _FAILED.append(f"{type(exc).__name__}: {exc}")
@@ -336,14 +339,15 @@ def kernel_matrix(
     prepared :data:`CALL_ITEMS` at a time, so memory stays bounded)."""
     check_matrix_args(geometry, region, points, alpha)
     raw = points.points if isinstance(points, PreparedPoints) else points
-    if needs_reference(region, raw) or (isinstance(points, PreparedPoints) and not points.layout):
+    alpha_grad = isinstance(alpha, Tensor) and alpha.requires_grad and torch.is_grad_enabled()
+    if alpha_grad or needs_reference(region, raw) or (isinstance(points, PreparedPoints) and not points.layout):
         return chunked_matrix(geometry, region, raw, alpha)
     if isinstance(points, PreparedPoints) and (points.layout, points.key) != (layout, key):
         raise ValueError(
             f"these points were prepared for layout {points.layout!r} {points.key}, but {geometry!r} reads "
             f"{layout!r} {key}; prepare them with this geometry's prepare_points()"
         )
-    a = torch.as_tensor(alpha, dtype=raw.dtype)
+    a = torch.as_tensor(alpha.detach() if isinstance(alpha, Tensor) else alpha, dtype=raw.dtype)
     if isinstance(points, PreparedPoints):
         return score(region, points, a)
     n = raw.shape[0]

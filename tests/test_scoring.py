@@ -265,6 +265,21 @@ def test_bad_arguments_are_named(eager):
         g.distance_to_region_matrix(region, other.prepare_points(torch.zeros(4, 3)))
 
 
+@pytest.mark.parametrize("name", GEOMETRIES)
+def test_empty_batches_and_tensor_alpha(eager, name):
+    g = boxlib.get_geometry(name, 3)
+    for b, n in [(0, 5), (2, 0)]:
+        region = Region(g.expmap0(torch.zeros(b, 3)), torch.zeros(b, 3))
+        assert _matrix(g, region, g.expmap0(torch.zeros(n, 3))).shape == (b, n)
+    alpha = torch.tensor(0.3, requires_grad=True)
+    region = Region(g.expmap0(torch.randn(2, 3)), torch.rand(2, 3))
+    items = g.expmap0(torch.randn(4, 3))
+    g.distance_to_region_matrix(region, items, alpha).sum().backward()
+    # d/dalpha of outside + alpha * inside is the inside part, summed over the pairs.
+    _, inside = g.distance_to_region_parts(region[:, None], items[None])
+    assert float(alpha.grad) == pytest.approx(float(inside.sum()), rel=1e-5)
+
+
 # -- through the executor --------------------------------------------------------------------------
 @pytest.mark.parametrize("name", GEOMETRIES)
 def test_executor_scores_and_ranks_through_the_kernel(eager, monkeypatch, name):
