@@ -93,6 +93,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a training setting of every trained system, e.g. --set trainer.max_steps=500",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        metavar="N",
+        help="torch CPU threads (default 0: torch's choice, one per core); on a machine whose cores are busy "
+        "with other work, 1 is much faster, as threads stop spin-waiting on each other",
+    )
+    parser.add_argument(
         "--no-baselines", action="store_true", help="train only ANTHEM (no vector dual encoder, no BM25)"
     )
 
@@ -213,6 +221,12 @@ def run(args: argparse.Namespace) -> int:
     from boxlib.plugins import host
 
     geometries = geometry_names(args.geometries)  # fails early on an unknown name
+    if args.threads < 0:
+        raise BenchError(f"--threads must be 0 (torch's choice) or positive, got {args.threads}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     name = f"catalog-{args.dataset}{'-quick' if args.quick else ''}"
     progress = Progress("catalog")
     progress(f"dataset {args.dataset}; geometries: {', '.join(geometries)}")
@@ -290,6 +304,8 @@ def _command(args: argparse.Namespace) -> str:
     if args.seed:
         parts.append(f"--seed {args.seed}")
     parts += [f"--set {o}" for o in args.overrides]
+    if args.threads:
+        parts.append(f"--threads {args.threads}")
     if args.no_baselines:
         parts.append("--no-baselines")
     return " ".join(parts)
