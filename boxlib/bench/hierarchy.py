@@ -10,8 +10,9 @@ pair among the non-ancestors (see :mod:`boxlib_plugins.hierarchy.evaluate` and
 MR 4.02 / MAP 0.851 and Euclidean MR 2286.9 / MAP 0.059; the table notes repeat them.
 
 Output (``--out``, default ``benchmarks/results/hierarchy-<dataset>[-quick]-<date>-<time>``):
-``table.md``, ``results.csv``, ``config.yaml``, ``machine.json``, ``map.png`` (MAP per
-system), ``training.png`` (validation MAP per epoch), ``loss.png`` and ``runs/<system>/``
+``table.md``, ``results.csv``, ``config.yaml``, ``machine.json``, ``map.png`` (MAP by
+geometry and score), ``training.png`` (validation MAP per epoch, when there were several
+validations), ``loss.png`` and ``runs/<system>/``
 (each run's ``config.yaml`` and ``metrics.csv``; checkpoints too, which ``.gitignore``
 keeps out of the repository).
 """
@@ -294,13 +295,14 @@ def run(args: argparse.Namespace) -> int:
         },
     )
     _plot_map(out / "map.png", rows)
-    plot_curves(
-        out / "training.png",
-        {s: c["map"] for s, c in curves.items()},
-        xlabel="epoch",
-        ylabel="validation MAP",
-        title="reconstruction MAP during training",
-    )
+    if any(len(c["map"]) > 1 for c in curves.values()):  # a single validation draws no line
+        plot_curves(
+            out / "training.png",
+            {s: c["map"] for s, c in curves.items()},
+            xlabel="epoch",
+            ylabel="validation MAP",
+            title="reconstruction MAP during training",
+        )
     plot_curves(
         out / "loss.png",
         {s: c["loss"] for s, c in curves.items()},
