@@ -442,7 +442,7 @@ def test_bench_includes_a_third_party_geometry(toy_env, tmp_path):
     assert all(1 <= float(r["mean_rank"]) and 0 <= float(r["map"]) <= 1 for r in rows)
     table = (out / "table.md").read_text()
     assert "4.02" in table and "2286.9" in table and "Reproduce" in table
-    assert (out / "map.png").is_file() and (out / "training.png").is_file()
+    assert (out / "map.png").is_file() and (out / "loss.png").is_file()
 
 
 def test_bench_missing_wordnet_is_one_line(tmp_path, monkeypatch, capsys):
