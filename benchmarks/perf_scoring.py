@@ -33,6 +33,7 @@ the first 5,000 items, with the straightforward path evaluated in float64, and
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -143,6 +144,7 @@ def memory_probe(args) -> None:
 def measure_memory(name: str, args) -> dict:
     cmd = [sys.executable, __file__, "--memory-probe", "--geometries", name]
     cmd += ["--items", str(args.items), "--queries", str(args.queries), "--dim", str(args.dim)]
+    cmd += ["--threads", str(torch.get_num_threads())]
     result = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
     if result.returncode != 0:
         raise RuntimeError(f"memory probe for {name} failed:\n{result.stderr[-2000:]}")
@@ -161,52 +163,63 @@ def time_rank(name: str, items: torch.Tensor, args) -> tuple[float, int]:
     return best_time(lambda: model.rank("item 7", items=points, k=10), args.repeat), m
 
 
-def measure(name: str, args) -> dict:
-    """Every timing of one geometry (see the module docstring)."""
-    g, items, region = make_data(name, args.items, args.queries, args.dim)
-    with torch.no_grad():
-        g.distance_to_region_matrix(region, items[:8192], ALPHA)  # compile (or load) the kernel
-        t_kernel = best_time(lambda: g.distance_to_region_matrix(region, items, ALPHA), args.repeat)
-        fast = g.distance_to_region_matrix(region, items, ALPHA)
-    t_cdist = best_time(lambda: torch.cdist(region.center, items, p=1), args.repeat)
-    # The plain Euclidean path is quick enough to time in full.
-    m = args.items if name == "euclidean" else min(args.straightforward_items, args.items)
-    start = time.perf_counter()
-    plain = straightforward(g, region, items[:m])
-    t_plain = (time.perf_counter() - start) * args.items / m
-    err = rel_err(fast[:, :m], plain)
-    small = min(5000, m)
-    r64 = Region(region.center.double(), region.offset.double())
-    plain64 = straightforward(g, r64, items[:small].double())
-    err64 = rel_err(fast[:, :small], plain64)
-    err_plain = rel_err(plain[:, :small], plain64)
-    del fast, plain
+def measure(names: list[str], args) -> list[dict]:
+    """Every timing of every geometry (see the module docstring).
 
-    table = {f"q{i}": region[i] for i in range(args.queries)}
-    executor = QueryExecutor(TableEmbedder(g, table), alpha=ALPHA)
-    queries = list(table)
+    The timings that the goals compare (kernel, cdist, executor) run in interleaved
+    rounds, every geometry once per round, and keep each one's best round, so that a
+    burst of load from other processes does not fall on one geometry only.
+    """
+    data = {name: make_data(name, args.items, args.queries, args.dim) for name in names}
+    timers = {}
+    for name, (g, items, region) in data.items():
+        table = {f"q{i}": region[i] for i in range(args.queries)}
+        executor = QueryExecutor(TableEmbedder(g, table), alpha=ALPHA)
+        queries = list(table)
+        with torch.no_grad():
+            g.distance_to_region_matrix(region, items[:8192], ALPHA)  # compile (or load) the kernels
+        timers[name, "kernel"] = functools.partial(g.distance_to_region_matrix, region, items, ALPHA)
+        timers[name, "cdist"] = functools.partial(torch.cdist, region.center, items, p=1)
+        timers[name, "dist"] = functools.partial(executor.distances, queries, items)
+        timers[name, "topk"] = functools.partial(executor.topk, queries, items, k=10)
+        timers[name, "top1"] = functools.partial(executor.topk, queries[:1], items, k=10)
+    best = dict.fromkeys(timers, float("inf"))
     with torch.no_grad():
-        t_dist = best_time(lambda: executor.distances(queries, items), args.repeat)
-        t_topk = best_time(lambda: executor.topk(queries, items, k=10), args.repeat)
-        t_top1 = best_time(lambda: executor.topk(queries[:1], items, k=10), args.repeat)
-    row = dict(
-        name=name,
-        kernel=t_kernel,
-        cdist=t_cdist,
-        plain=t_plain,
-        plain_items=m,
-        err=err,
-        err64=err64,
-        err_plain=err_plain,
-        dist=t_dist,
-        topk=t_topk,
-        top1=t_top1,
-    )
-    if not args.no_rank:
-        row["rank"], row["rank_items"] = time_rank(name, items, args)
-    if not args.no_memory:
-        row["memory"] = measure_memory(name, args)
-    return row
+        for _ in range(args.repeat):
+            for key, fn in timers.items():
+                start = time.perf_counter()
+                fn()
+                best[key] = min(best[key], time.perf_counter() - start)
+    del timers
+
+    rows = []
+    for name, (g, items, region) in data.items():
+        with torch.no_grad():
+            fast = g.distance_to_region_matrix(region, items, ALPHA)
+        # The plain Euclidean path is quick enough to time in full.
+        m = args.items if name == "euclidean" else min(args.straightforward_items, args.items)
+        start = time.perf_counter()
+        plain = straightforward(g, region, items[:m])
+        t_plain = (time.perf_counter() - start) * args.items / m
+        small = min(5000, m)
+        r64 = Region(region.center.double(), region.offset.double())
+        plain64 = straightforward(g, r64, items[:small].double())
+        row = {what: best[name, what] for what in ("kernel", "cdist", "dist", "topk", "top1")}
+        row.update(
+            name=name,
+            plain=t_plain,
+            plain_items=m,
+            err=rel_err(fast[:, :m], plain),
+            err64=rel_err(fast[:, :small], plain64),
+            err_plain=rel_err(plain[:, :small], plain64),
+        )
+        del fast, plain
+        if not args.no_rank:
+            row["rank"], row["rank_items"] = time_rank(name, items, args)
+        if not args.no_memory:
+            row["memory"] = measure_memory(name, args)
+        rows.append(row)
+    return rows
 
 
 def main() -> None:
@@ -216,13 +229,16 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=32)
     parser.add_argument("--straightforward-items", type=int, default=100_000)
     parser.add_argument("--rank-items", type=int, default=200_000)
-    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--repeat", type=int, default=5, help="best of this many interleaved rounds")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice, all cores)")
     parser.add_argument("--geometries", nargs="+", metavar="NAME", help="default: every registered geometry")
     parser.add_argument("--no-memory", action="store_true", help="skip the top-k memory subprocess")
     parser.add_argument("--no-rank", action="store_true", help="skip model.rank (needs the anthem plugin)")
     parser.add_argument("--out", type=Path, help="also write the report to this file")
     parser.add_argument("--memory-probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.memory_probe:
         memory_probe(args)
         return
@@ -240,7 +256,7 @@ def main() -> None:
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start; B={args.queries}, N={args.items}, "
         f"d={args.dim}, float32, alpha={ALPHA}"
     )
-    rows = [measure(name, args) for name in names]
+    rows = measure(names, args)
 
     pairs = args.queries * args.items
     euclid = next((r["kernel"] for r in rows if r["name"] == "euclidean"), None)

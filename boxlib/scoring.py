@@ -143,24 +143,29 @@ def gap_blocks(g: Tensor, block: int = BLOCK, fill: float = 1.0) -> Tensor:
     return out.view(nb, block)
 
 
-def box_terms(t: Tensor, offset: Tensor, gap_minus_offset: Tensor, twice_gap: Tensor, alpha: Tensor) -> Tensor:
+def box_terms(
+    t: Tensor, offset: Tensor, alpha: Tensor, gap_minus_offset: Tensor | None = None, twice_gap: Tensor | None = None
+) -> Tensor:
     """Per-axis terms of ``outside + alpha * inside`` from absolute canonical coordinates
-    ``t``, summed by the caller.
+    ``t``, summed by the caller, as :meth:`Geometry.distance_to_region_parts` defines them.
 
-    ``outside`` per axis is ``max(t - o + g, 2 g)``: ``relu(t - o)`` for a non-empty box
-    (``g = 0``) and ``max(relu(t - o) + g, 2 g)`` for an empty one, as in
-    :meth:`Geometry.distance_to_region_parts`; ``inside`` is ``min(t, o)``. Written
-    without cancellation, so each term is exact to rounding whatever the offsets.
+    ``outside`` per axis is ``relu(t − o)``, or for an empty box (``gap`` set)
+    ``max(relu(t − o) + g, 2g) = max(t − o + g, 2g)``; ``inside`` is ``min(t, o)``.
+    Written without cancellation, so each term is exact to rounding whatever the offsets.
     """
-    return torch.maximum(t + gap_minus_offset, twice_gap) + alpha * torch.minimum(t, offset)
+    inside = alpha * torch.minimum(t, offset)
+    if gap_minus_offset is None or twice_gap is None:
+        return torch.relu(t - offset) + inside
+    return torch.maximum(t + gap_minus_offset, twice_gap) + inside
 
 
-def query_gap_terms(region: Region, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
-    """``(offset, gap - offset, 2 gap)`` of ``region`` in ``dtype`` (``gap = 0`` when unset)."""
-    o = region.offset.to(dtype).contiguous()
+def query_gap_terms(region: Region, dtype: torch.dtype) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """``(offset, gap − offset, 2 gap)`` of ``region`` in ``dtype``; the last two are None
+    when the region has no ``gap`` (the kernels then skip the empty-box terms)."""
+    o = region.offset.detach().to(dtype).contiguous()
     if region.gap is None:
-        return o, -o, torch.zeros_like(o)
-    g = region.gap.to(dtype)
+        return o, None, None
+    g = region.gap.detach().to(dtype)
     return o, (g - o).contiguous(), (2 * g).contiguous()
 
 
@@ -236,7 +241,11 @@ def kernel(fn: Callable, items: int) -> Callable:
 
 # -- running a kernel over item blocks ---------------------------------------------------------
 def run_blocks(
-    fn: Callable, item_fields: Sequence[Tensor | None], query_fields: Sequence[Tensor | None], n: int
+    fn: Callable,
+    item_fields: Sequence[Tensor | None],
+    query_fields: Sequence[Tensor | None],
+    n: int,
+    out: Tensor | None = None,
 ) -> Tensor:
     """``[B, n]`` from a block kernel ``fn(*item_fields, *query_fields) -> [blocks, B, BLOCK]``.
 
@@ -245,6 +254,8 @@ def run_blocks(
     through. Compiled kernels get up to :data:`CALL_ITEMS` items and :data:`CALL_PAIRS`
     pairs per call (at least two blocks); eager ones one block and a slice of queries at a
     time, so that their temporaries stay near :data:`REFERENCE_CHUNK_ELEMENTS` numbers.
+    The result is written into ``out`` (``[B, n]``, e.g. a column slice of a larger
+    matrix) when given.
     """
     first = next(f for f in item_fields if f is not None)
     nb, d, block = first.shape
@@ -260,7 +271,8 @@ def run_blocks(
         query_fields = [f.expand(2, *f.shape[1:]).contiguous() if per_query(f) else f for f in query_fields]
     step_blocks = max(2, min(CALL_ITEMS, CALL_PAIRS // max(b, 2)) // block) if compiled else 1
     step_queries = max(b, 2) if compiled else max(1, REFERENCE_CHUNK_ELEMENTS // (d * block))
-    out = torch.empty(b, n, dtype=first.dtype, device=first.device)
+    if out is None:
+        out = torch.empty(b, n, dtype=first.dtype, device=first.device)
     full = n // block  # blocks without padding; the last one may be partial
     grid = out[:, : full * block].view(b, full, block)
     for s in range(0, nb, step_blocks):
@@ -331,12 +343,13 @@ def kernel_matrix(
     alpha: float,
     layout: str,
     key: tuple,
-    score: Callable[[Region, PreparedPoints, Tensor], Tensor],
+    score: Callable[[Region, PreparedPoints, Tensor, Tensor | None], Tensor],
 ) -> Tensor:
     """The body of a geometry's :meth:`~boxlib.geometry.Geometry.distance_to_region_matrix`
     override: checks, the reference path where a kernel cannot serve the call, and
-    ``score(region, prepared, alpha) -> [B, n]`` over prepared points (raw points are
-    prepared :data:`CALL_ITEMS` at a time, so memory stays bounded)."""
+    ``score(region, prepared, alpha, out) -> [B, n]`` over prepared points, writing into
+    ``out`` when it is not None (raw points are prepared :data:`CALL_ITEMS` at a time, so
+    memory stays bounded, and scored into column slices of one matrix)."""
     check_matrix_args(geometry, region, points, alpha)
     raw = points.points if isinstance(points, PreparedPoints) else points
     alpha_grad = isinstance(alpha, Tensor) and alpha.requires_grad and torch.is_grad_enabled()
@@ -349,13 +362,13 @@ def kernel_matrix(
         )
     a = torch.as_tensor(alpha.detach() if isinstance(alpha, Tensor) else alpha, dtype=raw.dtype)
     if isinstance(points, PreparedPoints):
-        return score(region, points, a)
+        return score(region, points, a, None)
     n = raw.shape[0]
     if n <= CALL_ITEMS:
-        return score(region, geometry.prepare_points(raw), a)
+        return score(region, geometry.prepare_points(raw), a, None)
     out = torch.empty(region.batch_shape[0], n, dtype=raw.dtype)
     for s in range(0, n, CALL_ITEMS):
-        out[:, s : s + CALL_ITEMS] = score(region, geometry.prepare_points(raw[s : s + CALL_ITEMS]), a)
+        score(region, geometry.prepare_points(raw[s : s + CALL_ITEMS]), a, out[:, s : s + CALL_ITEMS])
     return out
 
 

@@ -76,18 +76,21 @@ def log_volume(offset: Tensor, gap: Tensor | None = None) -> Tensor:
 
 
 def box_distance_blocks(
-    x: Tensor, p: Tensor, offset: Tensor, gap_minus_offset: Tensor, twice_gap: Tensor, alpha: Tensor
+    x: Tensor,
+    p: Tensor,
+    offset: Tensor,
+    gap_minus_offset: Tensor | None,
+    twice_gap: Tensor | None,
+    alpha: Tensor,
 ) -> Tensor:
     """The fused scoring kernel: ``distance_to_region`` of every item block against every box.
 
     ``x`` holds item-major blocks ``[blocks, d, block]`` (:func:`boxlib.scoring.to_blocks`),
-    ``p`` the centers ``[B, d]``; the box terms (:func:`boxlib.scoring.box_terms`) come from
-    :func:`boxlib.scoring.query_gap_terms`. Returns ``[blocks, B, block]``. Written for
-    TorchInductor, which turns it into one vectorised loop over items with the axes
-    summed in registers.
+    ``p`` the centers ``[B, d]``; the offsets and the empty-box terms (None for boxes
+    without ``gap``) come from :func:`boxlib.scoring.query_gap_terms`. Returns
+    ``[blocks, B, block]``. Written for TorchInductor, which turns it into one vectorised
+    loop over items with the axes summed in registers.
     """
     t = (x[:, None] - p[None, :, :, None]).abs()
-    terms = scoring.box_terms(
-        t, offset[None, :, :, None], gap_minus_offset[None, :, :, None], twice_gap[None, :, :, None], alpha
-    )
-    return terms.sum(dim=2)
+    gaps = [None if g is None else g[None, :, :, None] for g in (gap_minus_offset, twice_gap)]
+    return scoring.box_terms(t, offset[None, :, :, None], alpha, *gaps).sum(dim=2)

@@ -118,7 +118,7 @@ class LorentzGeometry(CurvedGeometry):
         the points under the isometry :func:`math.to_ball` (see
         :meth:`Geometry.distance_to_region_matrix <boxlib.geometry.Geometry.distance_to_region_matrix>`)."""
 
-        def score(region: Region, prepared: scoring.PreparedPoints, alpha: Tensor) -> Tensor:
+        def score(region: Region, prepared: scoring.PreparedPoints, alpha: Tensor, out: Tensor | None) -> Tensor:
             dtype = prepared.points.dtype
             b, d = region.batch_shape[0], self.dim
 
@@ -131,9 +131,10 @@ class LorentzGeometry(CurvedGeometry):
             p2 = (y * y).sum(-1).to(dtype)
             a = torch.clamp_min(a64, numerics.min_denom(dtype)).to(dtype)
             o, go, g2 = scoring.query_gap_terms(region, dtype)
-            fields = (p_hi, p_lo, a, p2, o, go, g2, self.c.to(dtype), alpha)
+            c = self.c.to(dtype)
+            fields = (p_hi, p_lo, a, c / a, p2, o, go, g2, c, alpha)
             items = [prepared.blocks, prepared.blocks_lo, prepared.gap]
-            out = scoring.run_blocks(ball_math.box_distance_blocks, items, fields, prepared.size)
+            out = scoring.run_blocks(ball_math.box_distance_blocks, items, fields, prepared.size, out)
             far = torch.nonzero(a64 < BALL_MIN_GAP).squeeze(-1)
             return scoring.patch_outliers(self, out, region, prepared.points, float(alpha), far, prepared.outliers)
 

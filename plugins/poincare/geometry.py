@@ -98,16 +98,16 @@ class PoincareGeometry(CurvedGeometry):
         """``[B, N]`` distances through the fused kernel :func:`math.box_distance_blocks`
         (see :meth:`Geometry.distance_to_region_matrix <boxlib.geometry.Geometry.distance_to_region_matrix>`)."""
 
-        def score(region: Region, prepared: scoring.PreparedPoints, alpha: Tensor) -> Tensor:
+        def score(region: Region, prepared: scoring.PreparedPoints, alpha: Tensor, out: Tensor | None) -> Tensor:
             dtype = prepared.points.dtype
-            center = region.center.to(dtype).contiguous()
+            center = region.center.detach().to(dtype).contiguous()
             a = self._gap(center)
             p2 = (center.double() ** 2).sum(-1).to(dtype)
             o, go, g2 = scoring.query_gap_terms(region, dtype)
             c = self.c.detach().to(dtype)
-            fields = (center, None, a, p2, o, go, g2, c, alpha)
+            fields = (center, None, a, c / a, p2, o, go, g2, c, alpha)
             items = [prepared.blocks, None, prepared.gap]
-            return scoring.run_blocks(math.box_distance_blocks, items, fields, prepared.size)
+            return scoring.run_blocks(math.box_distance_blocks, items, fields, prepared.size, out)
 
         return scoring.kernel_matrix(self, region, points, alpha, "poincare", self._scoring_key(), score)
 

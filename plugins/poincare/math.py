@@ -133,7 +133,7 @@ def conformal_gap_blocks(x_blocks: Tensor, c: Tensor) -> Tensor:
 
 
 def tangent_factors(
-    d2: Tensor, dp: Tensor, a: Tensor, b: Tensor, p2: Tensor, *, c: Tensor | float
+    d2: Tensor, dp: Tensor, a: Tensor, b: Tensor, p2: Tensor, *, c: Tensor | float, c_over_a: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
     """The two pair scalars of :func:`tangent_coords`: ``tangent_coords(p, x) = scale · (δ − shift · p)``.
 
@@ -142,11 +142,13 @@ def tangent_factors(
     :func:`tangent_coords`, ``N = a δ − c|δ|² p = a (δ − shift · p)``, so
     ``scale = 2 asinhc(u²) / s · a / sqrt(Q)`` and ``shift = c|δ|² / a``. Only these
     scalars depend on the pair as a whole; the rest is one elementwise pass over the axes.
+    ``c_over_a`` (``c / a``, precomputed per center) saves a division per pair.
     """
     ab = a * b
     factor = 2 * numerics.asinhc(c * d2 / ab) / torch.sqrt(ab)
     q = torch.clamp_min(a * a - 2 * a * c * dp + c * c * d2 * p2, numerics.min_denom(d2.dtype) ** 2)
-    return factor * a / torch.sqrt(q), c * d2 / a
+    shift = c * d2 / a if c_over_a is None else d2 * c_over_a
+    return factor * a / torch.sqrt(q), shift
 
 
 def box_distance_blocks(
@@ -156,23 +158,25 @@ def box_distance_blocks(
     p: Tensor,
     p_lo: Tensor | None,
     a: Tensor,
+    c_over_a: Tensor,
     p2: Tensor,
     offset: Tensor,
-    gap_minus_offset: Tensor,
-    twice_gap: Tensor,
+    gap_minus_offset: Tensor | None,
+    twice_gap: Tensor | None,
     c: Tensor,
     alpha: Tensor,
 ) -> Tensor:
     """The fused scoring kernel: ``distance_to_region`` of every item block against every box.
 
     ``x`` holds item-major blocks ``[blocks, d, block]`` of ball points and ``b`` their
-    conformal gaps ``[blocks, block]``; ``p`` the centers ``[B, d]``, ``a`` their gaps and
-    ``p2`` their squared norms ``[B]``. ``x_lo`` / ``p_lo`` (or None) are the rounding
-    errors of ``x`` / ``p`` when the points are double-float numbers (hyperboloid points
-    mapped to the ball), so that ``δ = x − p`` keeps full precision for nearby points.
+    conformal gaps ``[blocks, block]``; ``p`` the centers ``[B, d]``, ``a`` their gaps,
+    ``c_over_a`` the curvature over them and ``p2`` their squared norms ``[B]``. ``x_lo``
+    / ``p_lo`` (or None) are the rounding errors of ``x`` / ``p`` when the points are
+    double-float numbers (hyperboloid points mapped to the ball), so that ``δ = x − p``
+    keeps full precision for nearby points.
     Per pair: ``|δ|²`` and ``<δ, p>`` (one pass over the axes), :func:`tangent_factors`,
-    then the box terms of ``|scale · (δ − shift · p)|`` (a second pass). Returns
-    ``[blocks, B, block]``.
+    then the box terms (:func:`boxlib.scoring.box_terms`) of ``|scale · (δ − shift · p)|``
+    (a second pass). Returns ``[blocks, B, block]``.
     """
     pe = p[None, :, :, None]
     delta = x[:, None] - pe
@@ -180,9 +184,8 @@ def box_distance_blocks(
         delta = delta + (x_lo[:, None] - p_lo[None, :, :, None])
     d2 = (delta * delta).sum(dim=2)
     dp = (delta * pe).sum(dim=2)
-    scale, shift = tangent_factors(d2, dp, a[None, :, None], b[:, None], p2[None, :, None], c=c)
+    a_ = a[None, :, None]
+    scale, shift = tangent_factors(d2, dp, a_, b[:, None], p2[None, :, None], c=c, c_over_a=c_over_a[None, :, None])
     t = (scale[:, :, None] * (delta - shift[:, :, None] * pe)).abs()
-    terms = scoring.box_terms(
-        t, offset[None, :, :, None], gap_minus_offset[None, :, :, None], twice_gap[None, :, :, None], alpha
-    )
-    return terms.sum(dim=2)
+    gaps = [None if g is None else g[None, :, :, None] for g in (gap_minus_offset, twice_gap)]
+    return scoring.box_terms(t, offset[None, :, :, None], alpha, *gaps).sum(dim=2)
