@@ -16,23 +16,25 @@ the repository).
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from .common import (
     BenchError,
     Progress,
     add_common_arguments,
+    add_training_arguments,
+    apply_threads,
     geometry_names,
+    merge,
+    parse_key_values,
     plot_bars,
     plot_curves,
     prepare_output,
+    read_metrics_csv,
+    train_system,
     write_results,
 )
 
@@ -42,6 +44,9 @@ __all__ = ["METRICS", "SETTINGS", "add_arguments", "run"]
 METRICS = ("ndcg@3", "ndcg@5", "ndcg@10", "map", "mrr")
 #: Query structures reported separately, in this order (others follow if a dataset has them).
 KINDS = ("single", "and", "or", "nested")
+
+#: ``metrics.csv`` columns → curve names.
+CURVES = {"train/loss": "loss", "valid/mrr": "valid_mrr", "train/examples_per_s": "examples_per_s"}
 
 #: Training settings shared by every trained system (the committed ``configs/*-wordnet.yaml``).
 SETTINGS: dict[str, Any] = {
@@ -76,123 +81,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="registered retrieval dataset (default: wordnet_artifacts, shipped with boxlib; "
         "debian_packages reads this machine's apt-cache)",
     )
-    parser.add_argument(
-        "--dataset-arg",
-        dest="dataset_args",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="keyword argument of the dataset factory, e.g. --dataset-arg path=Packages.gz (VALUE read as YAML)",
-    )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a training setting of every trained system, e.g. --set trainer.max_steps=500",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        metavar="N",
-        help="torch CPU threads (default 0: torch's choice, one per core); on a machine whose cores are busy "
-        "with other work, 1 is much faster, as threads stop spin-waiting on each other",
-    )
+    add_training_arguments(parser)
     parser.add_argument(
         "--no-baselines", action="store_true", help="train only ANTHEM (no vector dual encoder, no BM25)"
     )
 
 
-def _merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in changes.items():
-        out[key] = (
-            _merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
-        )
-    return out
-
-
-def _yaml_value(text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def _dataset_kwargs(items: list[str]) -> dict[str, Any]:
-    kwargs = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise BenchError(f"--dataset-arg {item!r}: expected KEY=VALUE, e.g. --dataset-arg path=Packages.gz")
-        kwargs[key.strip()] = _yaml_value(value)
-    return kwargs
-
-
 def _system_configs(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
     """One raw trainer config per trained system: ANTHEM per geometry, then the vector baseline."""
-    settings = _merge(SETTINGS, QUICK) if args.quick else dict(SETTINGS)
+    settings = merge(SETTINGS, QUICK) if args.quick else dict(SETTINGS)
     dim = settings.pop("dim")
-    data = {"name": args.dataset, **_dataset_kwargs(args.dataset_args)}
+    data = {"name": args.dataset, **parse_key_values(args.dataset_args)}
     models = [(f"anthem-{g}", {"name": "anthem", "geometry": g, "dim": dim}) for g in geometry_names(args.geometries)]
     if not args.no_baselines:
         models.append(("vector", {"name": "vector", "dim": dim}))
     configs = []
     for system, model in models:
-        raw = _merge(settings, {"seed": args.seed, "output_dir": str(out / "runs" / system), "data": data})
+        raw = merge(settings, {"seed": args.seed, "output_dir": str(out / "runs" / system), "data": data})
         raw["model"] = model
         configs.append(raw)
     return configs
 
 
 def _train_and_evaluate(raw: dict[str, Any], overrides: list[str], progress: Progress) -> dict[str, Any]:
-    import boxlib
-    from boxlib.train import train
-    from boxlib.train.config import Config, ConfigError, apply_overrides
-
-    try:
-        config = Config.from_dict(apply_overrides(raw, overrides))
-    except ConfigError as exc:
-        raise BenchError(f"--set: {exc}") from None
-    system = Path(config.output_dir).name
-    progress(f"training {system} ({config.trainer.max_steps} steps)")
-    start = time.perf_counter()
-    try:
-        result = train(config)
-    except ConfigError as exc:
-        raise BenchError(f"{system}: {exc}") from None
-    seconds = time.perf_counter() - start
-    model = boxlib.load(result.best_checkpoint or result.last_checkpoint)
-    model.eval()
-    progress(f"evaluating {system} on the test split")
-    metrics = model.evaluate("test", (*METRICS, "hits@1", "hits@10"), by_kind=True)
-    curve = _curves(Path(config.output_dir) / "metrics.csv")
+    system = train_system(raw, overrides, progress)
+    progress(f"evaluating {system.name} on the test split")
+    metrics = system.model.evaluate("test", (*METRICS, "hits@1", "hits@10"), by_kind=True)
+    curve = read_metrics_csv(system.metrics_csv(), CURVES)
     throughput = [v for _, v in curve["examples_per_s"]]
     return {
-        "system": system,
-        "model": config.model.name,
-        "geometry": config.model.kwargs.get("geometry", "-"),
-        "steps": result.state.global_step,
-        "train_s": round(seconds, 1),
+        "system": system.name,
+        "model": system.config.model.name,
+        "geometry": system.config.model.kwargs.get("geometry", "-"),
+        "steps": system.result.state.global_step,
+        "train_s": round(system.train_seconds, 1),
         "examples_per_s": round(statistics.median(throughput), 1) if throughput else float("nan"),
         "best_valid_mrr": max((v for _, v in curve["valid_mrr"]), default=float("nan")),
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": system.parameters,
         **metrics,
         "_curves": curve,
     }
-
-
-def _curves(path: Path) -> dict[str, list[tuple[int, float]]]:
-    curves: dict[str, list[tuple[int, float]]] = {"loss": [], "valid_mrr": [], "examples_per_s": []}
-    columns = {"train/loss": "loss", "valid/mrr": "valid_mrr", "train/examples_per_s": "examples_per_s"}
-    with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            for column, name in columns.items():
-                if row.get(column):
-                    curves[name].append((int(row["step"]), float(row[column])))
-    return curves
 
 
 def _bm25_rows(dataset: Any, progress: Progress) -> list[dict[str, Any]]:
@@ -221,16 +149,11 @@ def run(args: argparse.Namespace) -> int:
     from boxlib.plugins import host
 
     geometries = geometry_names(args.geometries)  # fails early on an unknown name
-    if args.threads < 0:
-        raise BenchError(f"--threads must be 0 (torch's choice) or positive, got {args.threads}")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     name = f"catalog-{args.dataset}{'-quick' if args.quick else ''}"
     progress = Progress("catalog")
     progress(f"dataset {args.dataset}; geometries: {', '.join(geometries)}")
-    kwargs = _dataset_kwargs(args.dataset_args)
+    kwargs = parse_key_values(args.dataset_args)
     try:
         dataset = host().registries["dataset"].create(args.dataset, **kwargs)
     except Exception as exc:  # unknown name, missing or malformed file: one line, not a traceback

@@ -8,6 +8,7 @@ A suite collects one ``dict`` per row (a system, or a system × dataset), with p
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -27,13 +28,20 @@ __all__ = [
     "BenchError",
     "DEFAULT_ROOT",
     "Progress",
+    "TrainedSystem",
     "add_common_arguments",
+    "add_training_arguments",
+    "apply_threads",
     "geometry_names",
     "machine_info",
     "markdown_table",
+    "merge",
+    "parse_key_values",
+    "read_metrics_csv",
     "plot_bars",
     "plot_curves",
     "prepare_output",
+    "train_system",
     "write_results",
 ]
 
@@ -61,6 +69,125 @@ def add_common_arguments(parser) -> None:
         help=f"results directory (default: {DEFAULT_ROOT}/<suite>-<dataset>[-quick]-<date>-<time>)",
     )
     parser.add_argument("--force", action="store_true", help="write into --out even when it already holds results")
+
+
+def add_training_arguments(parser, *, dataset_example: str = "path=Packages.gz") -> None:
+    """``--dataset-arg``, ``--set`` and ``--threads``, for suites that train through ``boxlib.train``."""
+    parser.add_argument(
+        "--dataset-arg",
+        dest="dataset_args",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"keyword argument of the dataset factory, e.g. --dataset-arg {dataset_example} (VALUE read as YAML)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a training setting of every trained system, e.g. --set trainer.max_steps=500 "
+        "(keys as in `boxlib train` configs)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        metavar="N",
+        help="torch CPU threads (default 0: torch's choice, one per core); on a machine whose cores are busy "
+        "with other work, 1 is much faster, as threads stop spin-waiting on each other",
+    )
+
+
+def apply_threads(threads: int) -> None:
+    """``torch.set_num_threads(threads)`` unless 0 (keep torch's choice)."""
+    if threads < 0:
+        raise BenchError(f"--threads must be 0 (torch's choice) or positive, got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with ``changes`` merged in, nested mappings merged key by key."""
+    out = dict(base)
+    for key, value in changes.items():
+        nested = isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
+        out[key] = merge(out[key], value) if nested else value
+    return out
+
+
+def parse_key_values(items: Sequence[str], flag: str = "--dataset-arg") -> dict[str, Any]:
+    """``["a=1", "b=x"]`` → ``{"a": 1, "b": "x"}``, each value read as YAML (text if it is not YAML)."""
+    kwargs: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BenchError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {flag} max_items=5000")
+        try:
+            kwargs[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            kwargs[key.strip()] = value
+    return kwargs
+
+
+@dataclasses.dataclass
+class TrainedSystem:
+    """One system trained by :func:`train_system`: its config, the fit, the reloaded best model."""
+
+    name: str
+    config: Any  # boxlib.train.config.Config
+    result: Any  # boxlib.train.trainer.FitResult
+    model: Any
+    train_seconds: float
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def metrics_csv(self) -> Path:
+        return Path(self.config.output_dir) / "metrics.csv"
+
+
+def train_system(raw: Mapping[str, Any], overrides: Sequence[str], progress: Progress) -> TrainedSystem:
+    """Validate ``raw`` (a ``boxlib train`` config as plain data) with ``--set`` ``overrides``,
+    train it, and reload the checkpoint with the best validation score (else the last)."""
+    import boxlib
+    from boxlib.train import train
+    from boxlib.train.config import Config, ConfigError, apply_overrides
+
+    try:
+        config = Config.from_dict(apply_overrides(raw, overrides))
+    except ConfigError as exc:
+        raise BenchError(f"--set: {exc}") from None
+    name = Path(config.output_dir).name
+    length = f"{config.trainer.max_steps} steps" if config.trainer.max_steps else f"{config.trainer.max_epochs} epochs"
+    progress(f"training {name} ({length} of {config.trainer.batch_size})")
+    start = time.perf_counter()
+    try:
+        result = train(config)
+    except ConfigError as exc:
+        raise BenchError(f"{name}: {exc}") from None
+    seconds = time.perf_counter() - start
+    model = boxlib.load(result.best_checkpoint or result.last_checkpoint)
+    model.eval()
+    return TrainedSystem(name, config, result, model, seconds)
+
+
+def read_metrics_csv(path: Path, columns: Mapping[str, str]) -> dict[str, list[tuple[int, float]]]:
+    """Curves from a run's ``metrics.csv``: ``{name: [(step, value), ...]}`` for each
+    ``column → name`` of ``columns`` (rows where the column is empty are skipped)."""
+    curves: dict[str, list[tuple[int, float]]] = {name: [] for name in columns.values()}
+    if not path.exists():
+        return curves
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            for column, name in columns.items():
+                if row.get(column):
+                    curves[name].append((int(row["step"]), float(row[column])))
+    return curves
 
 
 def geometry_names(selected: Sequence[str] | None = None) -> list[str]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,12 @@ from .common import (
     BenchError,
     Progress,
     add_common_arguments,
+    apply_threads,
     geometry_names,
     plot_bars,
     plot_curves,
     prepare_output,
+    train_system,
     write_results,
 )
 
@@ -184,23 +185,8 @@ def _train_and_evaluate(
 ) -> dict[str, Any]:
     from boxlib_plugins.hierarchy import sample_sources
 
-    import boxlib
-    from boxlib.train import train
-    from boxlib.train.config import Config, ConfigError, apply_overrides
-
-    try:
-        config = Config.from_dict(apply_overrides(raw, overrides))
-    except ConfigError as exc:
-        raise BenchError(f"--set: {exc}") from None
-    system = Path(config.output_dir).name
-    progress(f"training {system} ({config.trainer.max_epochs} epochs, batch {config.trainer.batch_size})")
-    start = time.perf_counter()
-    try:
-        result = train(config)
-    except ConfigError as exc:
-        raise BenchError(f"{system}: {exc}") from None
-    train_seconds = time.perf_counter() - start
-    model = boxlib.load(result.best_checkpoint or result.last_checkpoint)
+    trained = train_system(raw, overrides, progress)
+    config, model, system = trained.config, trained.model, trained.name
     sources = sample_sources(model.dataset, eval_sources, seed=config.seed)
     progress(f"evaluating {system} on {len(sources)} source nodes")
     found = model.reconstruct(sources)
@@ -216,11 +202,11 @@ def _train_and_evaluate(
         "sources": found.sources,
         "pairs": found.pairs,
         "epochs": config.trainer.max_epochs,
-        "steps": result.state.global_step,
-        "best_step": result.state.best_step,
-        "train_s": round(train_seconds, 1),
+        "steps": trained.result.state.global_step,
+        "best_step": trained.result.state.best_step,
+        "train_s": round(trained.train_seconds, 1),
         "eval_s": round(found.seconds, 1),
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": trained.parameters,
         "_curves": _curves(Path(config.output_dir) / "metrics.csv"),
     }
 
@@ -245,10 +231,7 @@ def run(args: argparse.Namespace) -> int:
     geometries = geometry_names(args.geometries)  # fails early on an unknown name
     if args.dim < 1:
         raise BenchError(f"--dim must be a positive integer, got {args.dim}")
-    if args.threads < 0:
-        raise BenchError(f"--threads must be 0 (torch's default) or positive, got {args.threads}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     names = list(DATASETS) if args.dataset == "all" else [args.dataset]
     progress = Progress("hierarchy")
     progress(f"datasets {', '.join(names)}; geometries: {', '.join(geometries)}; scores: {', '.join(args.scores)}")

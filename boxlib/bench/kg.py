@@ -23,24 +23,26 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import math
 import statistics
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from .common import (
     BenchError,
     Progress,
     add_common_arguments,
+    add_training_arguments,
+    apply_threads,
     geometry_names,
+    merge,
+    parse_key_values,
     plot_bars,
     plot_curves,
     prepare_output,
+    read_metrics_csv,
+    train_system,
     write_results,
 )
 
@@ -49,6 +51,8 @@ __all__ = ["QUICK", "SETTINGS", "STRUCTURES", "add_arguments", "run"]
 #: The structures reported, in BetaE's order (those without negation).
 STRUCTURES = ("1p", "2p", "3p", "2i", "3i", "ip", "pi", "2u", "up")
 #: Filtered metrics per structure (names of :func:`boxlib.metrics.evaluate`) → short column names.
+#: ``metrics.csv`` columns → curve names.
+CURVES = {"train/loss": "loss", "valid/filtered_mrr": "valid_mrr", "train/examples_per_s": "examples_per_s"}
 METRICS = {
     "filtered_mrr": "mrr",
     "filtered_hits@1": "hits@1",
@@ -99,73 +103,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a BetaE / Query2Box release directory (stats.txt, *-queries.pkl, *-answers.pkl), e.g. "
         "KGReasoning's FB15k-237-betae",
     )
-    parser.add_argument(
-        "--dataset-arg",
-        dest="dataset_args",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="keyword argument of the dataset factory, e.g. --dataset-arg root=mammal.n.01 or "
-        "--dataset-arg max_queries=1000 (VALUE read as YAML)",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        metavar="N",
-        help="torch CPU threads (default: torch's choice); 1 is much faster on a machine whose cores are busy "
-        "with other work, where threads wait on each other",
-    )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting of every run, e.g. --set trainer.max_steps=1000 or --set model.dim=32",
-    )
-
-
-def _merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in changes.items():
-        out[key] = (
-            _merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
-        )
-    return out
-
-
-def _dataset_kwargs(items: list[str]) -> dict[str, Any]:
-    kwargs = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise BenchError(f"--dataset-arg {item!r}: expected KEY=VALUE, e.g. --dataset-arg root=mammal.n.01")
-        try:
-            kwargs[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            kwargs[key.strip()] = value
-    return kwargs
+    add_training_arguments(parser, dataset_example="root=mammal.n.01")
 
 
 def _data_config(args: argparse.Namespace) -> dict[str, Any]:
     """The ``data:`` section: the chosen dataset and its arguments (``--quick`` sizes the default one)."""
-    extra = _dataset_kwargs(args.dataset_args)
+    extra = parse_key_values(args.dataset_args)
     if args.data_dir is not None:
         if not args.data_dir.is_dir():
             raise BenchError(f"--data-dir {args.data_dir}: not a directory (expected a BetaE release directory)")
         return {"name": "betae", "path": str(args.data_dir.resolve()), "structures": list(STRUCTURES), **extra}
     if args.dataset is None or args.dataset == SETTINGS["data"]["name"]:
-        data = _merge(SETTINGS["data"], QUICK["data"]) if args.quick else dict(SETTINGS["data"])
+        data = merge(SETTINGS["data"], QUICK["data"]) if args.quick else dict(SETTINGS["data"])
         return {**data, **extra}
     return {"name": args.dataset, **extra}
 
 
 def _configs(args: argparse.Namespace, data: dict[str, Any], out: Path) -> list[dict[str, Any]]:
-    settings = _merge(SETTINGS, QUICK) if args.quick else copy.deepcopy(SETTINGS)
+    settings = merge(SETTINGS, QUICK) if args.quick else copy.deepcopy(SETTINGS)
     configs = []
     for geometry in geometry_names(args.geometries):
         raw = {k: v for k, v in settings.items() if k != "data"}
-        raw = _merge(raw, {"seed": args.seed, "output_dir": str(out / "runs" / f"query2box-{geometry}")})
+        raw = merge(raw, {"seed": args.seed, "output_dir": str(out / "runs" / f"query2box-{geometry}")})
         raw["data"] = data
         raw["model"] = {**settings["model"], "geometry": geometry}
         configs.append(raw)
@@ -189,23 +148,8 @@ def _structure(example: Any) -> str:
 
 
 def _train_and_evaluate(raw: dict[str, Any], overrides: list[str], progress: Progress) -> dict[str, Any]:
-    import boxlib
-    from boxlib.train import train
-    from boxlib.train.config import Config, ConfigError, apply_overrides
-
-    try:
-        config = Config.from_dict(apply_overrides(raw, overrides))
-    except ConfigError as exc:
-        raise BenchError(f"--set: {exc}") from None
-    system = Path(config.output_dir).name
-    progress(f"training {system} ({config.trainer.max_steps} steps)")
-    start = time.perf_counter()
-    try:
-        result = train(config)
-    except ConfigError as exc:
-        raise BenchError(f"{system}: {exc}") from None
-    seconds = time.perf_counter() - start
-    model = boxlib.load(result.best_checkpoint or result.last_checkpoint)
+    trained = train_system(raw, overrides, progress)
+    system, config, model = trained.name, trained.config, trained.model
     progress(f"evaluating {system} on the test split")
     start = time.perf_counter()
     metrics = model.evaluate("test", tuple(METRICS), by_kind=_structure)
@@ -225,34 +169,21 @@ def _train_and_evaluate(raw: dict[str, Any], overrides: list[str], progress: Pro
         row["avg" if short == "mrr" else f"avg/{short}"] = sum(defined) / len(defined) if defined else math.nan
     for long, short in METRICS.items():
         row[f"all/{short}"] = metrics[long]  # over all test queries (micro average)
-    curve = _curves(Path(config.output_dir) / "metrics.csv")
+    curve = read_metrics_csv(trained.metrics_csv(), CURVES)
     throughput = [v for _, v in curve["examples_per_s"]]
     row.update(
         {
-            "steps": result.state.global_step,
-            "train_s": round(seconds, 1),
+            "steps": trained.result.state.global_step,
+            "train_s": round(trained.train_seconds, 1),
             "eval_s": round(eval_seconds, 1),
             "examples_per_s": round(statistics.median(throughput), 1) if throughput else math.nan,
             "best_valid_mrr": max((v for _, v in curve["valid_mrr"]), default=math.nan),
-            "parameters": sum(p.numel() for p in model.parameters()),
+            "parameters": trained.parameters,
             "_structures": structures,
             "_curves": curve,
         }
     )
     return row
-
-
-def _curves(path: Path) -> dict[str, list[tuple[int, float]]]:
-    curves: dict[str, list[tuple[int, float]]] = {"loss": [], "valid_mrr": [], "examples_per_s": []}
-    columns = {"train/loss": "loss", "valid/filtered_mrr": "valid_mrr", "train/examples_per_s": "examples_per_s"}
-    if not path.exists():
-        return curves
-    with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            for column, name in columns.items():
-                if row.get(column):
-                    curves[name].append((int(row["step"]), float(row[column])))
-    return curves
 
 
 def _describe(dataset: Any) -> list[str]:
@@ -282,12 +213,7 @@ def run(args: argparse.Namespace) -> int:
     from boxlib.plugins import host
 
     geometries = geometry_names(args.geometries)  # fails early on an unknown name
-    if args.threads is not None:
-        if args.threads < 1:
-            raise BenchError(f"--threads must be at least 1, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     data = _data_config(args)
     label = Path(data["path"]).name if data["name"] == "betae" else data["name"]
     name = f"kg-{label}{'-quick' if args.quick else ''}"
@@ -374,7 +300,7 @@ def _command(args: argparse.Namespace) -> str:
         parts.append("--geometries " + " ".join(args.geometries))
     if args.seed:
         parts.append(f"--seed {args.seed}")
-    if args.threads is not None:
+    if args.threads:
         parts.append(f"--threads {args.threads}")
     parts += [f"--set {o}" for o in args.overrides]
     return " ".join(parts)
