@@ -78,28 +78,25 @@ class LorentzGeometry(CurvedGeometry):
     def _scoring_key(self) -> tuple:
         return (float(self.c),)
 
-    def _ball_blocks(self, points: Tensor, mode_items: int) -> tuple[Tensor, Tensor | None, Tensor]:
-        """``(hi, lo, gap)`` of ``points`` in the ball (:func:`math.ball_scale_blocks`,
-        :func:`math.to_ball_blocks`), compiled or not as a kernel call over ``mode_items``
-        items is: items and centers take the same path, so that equal points map to
-        bitwise equal coordinates. At least two blocks, as :func:`boxlib.scoring.run_blocks`
-        passes them."""
+    def _ball_blocks(self, points: Tensor, mode_items: int) -> tuple[Tensor, Tensor | None, Tensor, Tensor]:
+        """:func:`math.to_ball_blocks` of ``points``, compiled or not as a kernel call over
+        ``mode_items`` items is: items and centers take the same path, so that equal points
+        map to bitwise equal coordinates. At least two blocks, as
+        :func:`boxlib.scoring.run_blocks` passes them."""
         blocks = scoring.to_blocks(points.detach())
         if blocks.shape[0] == 1:
             blocks = torch.cat([blocks, torch.zeros_like(blocks)])
-        scale, gap = scoring.kernel(math.ball_scale_blocks, mode_items)(blocks, 1 / self.c)
-        hi, lo = scoring.kernel(math.to_ball_blocks, mode_items)(blocks, scale)
-        return hi, lo, gap
+        return scoring.kernel(math.to_ball_blocks, mode_items)(blocks, 1 / self.c)
 
     def prepare_points(self, points: Tensor) -> scoring.PreparedPoints:
-        """Points mapped to the Poincaré ball (:meth:`_ball_blocks`) as item-major
+        """Points mapped to the Poincaré ball (:func:`math.to_ball_blocks`) as item-major
         blocks of double-float coordinates, with their conformal gaps, for the ball's
         kernel :func:`boxlib_plugins.poincare.math.box_distance_blocks`. Points beyond
         :data:`BALL_MIN_GAP` are marked as outliers for the reference path."""
         if not scoring.kernel_ready(points):
             return scoring.PreparedPoints(points)
         n = points.shape[0]
-        hi, lo, gap64 = self._ball_blocks(points, n)
+        hi, lo, gap, scale = self._ball_blocks(points, n)
         nb = max(1, -(-n // scoring.BLOCK))
         return scoring.PreparedPoints(
             points,
@@ -107,8 +104,8 @@ class LorentzGeometry(CurvedGeometry):
             self._scoring_key(),
             blocks=hi[:nb],
             blocks_lo=None if lo is None else lo[:nb],
-            gap=torch.clamp_min(gap64[:nb], numerics.min_denom(points.dtype)).to(points.dtype),
-            outliers=torch.nonzero(gap64.reshape(-1) < BALL_MIN_GAP).squeeze(-1),
+            gap=gap[:nb],
+            outliers=torch.nonzero(scale.reshape(-1)[:n] < BALL_MIN_GAP / 2).squeeze(-1),
         )
 
     def distance_to_region_matrix(
@@ -125,17 +122,16 @@ class LorentzGeometry(CurvedGeometry):
             def rows(t: Tensor) -> Tensor:  # blocks [nb, d, BLOCK] → [b, d]; [nb, BLOCK] → [b]
                 return (t.transpose(1, 2).reshape(-1, d) if t.dim() == 3 else t.reshape(-1))[:b].contiguous()
 
-            hi, lo, a64 = self._ball_blocks(region.center, prepared.size)
-            p_hi, p_lo, a64 = rows(hi), None if lo is None else rows(lo), rows(a64)
+            hi, lo, a, scale = self._ball_blocks(region.center, prepared.size)
+            p_hi, p_lo, a, scale = rows(hi), None if lo is None else rows(lo), rows(a), rows(scale)
             y = p_hi.double() if p_lo is None else p_hi.double() + p_lo.double()
             p2 = (y * y).sum(-1).to(dtype)
-            a = torch.clamp_min(a64, numerics.min_denom(dtype)).to(dtype)
             o, go, g2 = scoring.query_gap_terms(region, dtype)
             c = self.c.to(dtype)
             fields = (p_hi, p_lo, a, c / a, p2, o, go, g2, c, alpha)
             items = [prepared.blocks, prepared.blocks_lo, prepared.gap]
             out = scoring.run_blocks(ball_math.box_distance_blocks, items, fields, prepared.size, out)
-            far = torch.nonzero(a64 < BALL_MIN_GAP).squeeze(-1)
+            far = torch.nonzero(scale < BALL_MIN_GAP / 2).squeeze(-1)
             return scoring.patch_outliers(self, out, region, prepared.points, float(alpha), far, prepared.outliers)
 
         return scoring.kernel_matrix(self, region, points, alpha, "lorentz", self._scoring_key(), score)

@@ -30,7 +30,6 @@ __all__ = [
     "logmap0",
     "point_at",
     "project",
-    "ball_scale_blocks",
     "tangent_coords",
     "to_ball",
     "to_ball_blocks",
@@ -223,26 +222,23 @@ def to_ball(x: Tensor, *, c: Tensor | float) -> tuple[Tensor, Tensor]:
     return root / den * x[..., 1:], 2 * root / den
 
 
-def ball_scale_blocks(x_blocks: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
-    """Per point of item-major blocks ``[blocks, d + 1, block]`` (the scoring layout,
-    :func:`boxlib.scoring.to_blocks`), the factor ``√k / (√k + x_0)`` that maps it to the
-    ball (:func:`to_ball_blocks`) and its conformal gap ``2√k / (√k + x_0)``, both float64
-    ``[blocks, block]``; ``k = 1/c`` is a float64 scalar tensor."""
+def to_ball_blocks(x_blocks: Tensor, k: Tensor) -> tuple[Tensor, Tensor | None, Tensor, Tensor]:
+    """:func:`to_ball` on item-major blocks ``[blocks, d + 1, block]`` (the scoring layout,
+    :func:`boxlib.scoring.to_blocks`), fused into one pass for
+    :meth:`LorentzGeometry.prepare_points`; ``k = 1/c`` is a float64 scalar tensor.
+
+    Returns ``(hi, lo, gap, scale)``: the ball coordinates ``[blocks, d, block]`` as a
+    double-float pair in the input dtype (``hi + lo`` carries the float64 value
+    ``scale · x_s``; ``lo`` is None for float64 input), the conformal gap
+    ``2√k / (√k + x_0) = 2 · scale`` in the input dtype, clamped like the ball's, and the
+    float64 ``scale = √k / (√k + x_0)``, all per point ``[blocks, block]``. Centers go
+    through the same function, so that equal points get bitwise equal coordinates.
+    """
     xs = x_blocks[:, 1:].to(torch.float64)
     root = torch.sqrt(k)
-    den = root + torch.sqrt(k + (xs * xs).sum(dim=1))
-    return root / den, 2 * root / den
-
-
-def to_ball_blocks(x_blocks: Tensor, scale: Tensor) -> tuple[Tensor, Tensor | None]:
-    """:func:`to_ball` on item-major blocks ``[blocks, d + 1, block]`` given their
-    :func:`ball_scale_blocks`: the ball coordinates ``[blocks, d, block]`` as a double-float
-    pair in the input dtype (``hi + lo`` carries the float64 value; ``lo`` is None for
-    float64 input). With :func:`ball_scale_blocks`, two fused passes for
-    :meth:`LorentzGeometry.prepare_points`; centers go through the same functions, so that
-    equal points get bitwise equal coordinates.
-    """
-    y = scale[:, None] * x_blocks[:, 1:].to(torch.float64)
+    scale = root / (root + torch.sqrt(k + (xs * xs).sum(dim=1)))
+    y = scale[:, None] * xs
     hi = y.to(x_blocks.dtype)
     lo = None if x_blocks.dtype == torch.float64 else (y - hi.to(torch.float64)).to(x_blocks.dtype)
-    return hi, lo
+    gap = torch.clamp_min(2 * scale, numerics.min_denom(x_blocks.dtype)).to(x_blocks.dtype)
+    return hi, lo, gap, scale
