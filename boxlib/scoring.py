@@ -224,6 +224,9 @@ def kernel(fn: Callable, items: int) -> Callable:
             with _quiet_torch(), torch.no_grad():  # kernels never need gradients: one graph for both modes
                 return compiled(*args)
         except Exception as exc:  # noqa: BLE001 - any compiler failure: fall back, once, loudly
+            # A mistake in the call itself fails eagerly too, and raises from here
+            # (without disabling compilation); only a compiler failure reaches the warning.
+            result = fn(*args)
             _FAILED.append(f"{type(exc).__name__}: {exc}")
             warnings.warn(
                 f"boxlib.scoring: compiling the distance kernel {fn.__module__}.{fn.__qualname__} failed "
@@ -233,7 +236,7 @@ def kernel(fn: Callable, items: int) -> Callable:
                 RuntimeWarning,
                 stacklevel=3,
             )
-            return fn(*args)
+            return result
 
     call.compiled = True
     return call

@@ -249,6 +249,19 @@ def test_a_failing_compiler_falls_back_to_eager_with_one_warning(monkeypatch):
         _matrix(g, region, items)  # no second warning
 
 
+def test_a_mistaken_call_raises_instead_of_disabling_compilation(monkeypatch):
+    monkeypatch.setenv(scoring.COMPILE_ENV, "1")
+    monkeypatch.setattr(scoring, "_FAILED", [])
+
+    def fn(x):
+        return x * 2
+
+    run = scoring.kernel(fn, scoring.MIN_COMPILED_ITEMS)
+    with pytest.raises(TypeError):
+        run(torch.ones(3), torch.ones(3))  # one argument too many: a bug, not a compiler failure
+    assert scoring.compile_enabled()
+
+
 # -- falling back to the differentiable path, errors ------------------------------------------------
 def test_gradients_use_the_differentiable_path(eager):
     g = boxlib.get_geometry("poincare", 3)

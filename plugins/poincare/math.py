@@ -132,6 +132,16 @@ def conformal_gap_blocks(x_blocks: Tensor, c: Tensor) -> Tensor:
     return torch.clamp_min(gap, numerics.min_denom(x_blocks.dtype)).to(x_blocks.dtype)
 
 
+def _asinhc(z: Tensor) -> Tensor:
+    """``asinh(√z) / √z`` as :func:`boxlib.numerics.asinhc` gives it, in a form that costs
+    one ``log1p``: ``asinh(s) = log1p(s + s² / (1 + sqrt(1 + s²)))`` has no cancellation
+    for any ``s >= 0``, so no series branch is needed (``s`` is floored at the dtype's
+    ``tiny``, where the ratio is 1). For the scoring kernel, whose scalar stage it
+    dominates; not for gradients through ``z = 0``."""
+    s = torch.sqrt(torch.clamp_min(z, numerics.tiny(z.dtype)))
+    return torch.log1p(s + z / (1 + torch.sqrt(1 + z))) / s
+
+
 def tangent_factors(
     d2: Tensor, dp: Tensor, a: Tensor, b: Tensor, p2: Tensor, *, c: Tensor | float, c_over_a: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
@@ -140,15 +150,15 @@ def tangent_factors(
     From ``d2 = |δ|²``, ``dp = <δ, p>`` (``δ = x − p``), ``a = 1 − c|p|²``, ``b = 1 − c|x|²``
     (both as :func:`conformal_gap` clamps them) and ``p2 = |p|²``: with the quantities of
     :func:`tangent_coords`, ``N = a δ − c|δ|² p = a (δ − shift · p)``, so
-    ``scale = 2 asinhc(u²) / s · a / sqrt(Q)`` and ``shift = c|δ|² / a``. Only these
+    ``scale = 2 asinhc(u²) a / (s sqrt(Q))`` and ``shift = c|δ|² / a``. Only these
     scalars depend on the pair as a whole; the rest is one elementwise pass over the axes.
     ``c_over_a`` (``c / a``, precomputed per center) saves a division per pair.
     """
     ab = a * b
-    factor = 2 * numerics.asinhc(c * d2 / ab) / torch.sqrt(ab)
     q = torch.clamp_min(a * a - 2 * a * c * dp + c * c * d2 * p2, numerics.min_denom(d2.dtype) ** 2)
+    scale = 2 * a * _asinhc(c * d2 / ab) / (torch.sqrt(ab) * torch.sqrt(q))
     shift = c * d2 / a if c_over_a is None else d2 * c_over_a
-    return factor * a / torch.sqrt(q), shift
+    return scale, shift
 
 
 def box_distance_blocks(
