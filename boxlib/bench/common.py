@@ -282,9 +282,18 @@ def _plugin_sources() -> dict[str, str]:
 
 
 def _cell(value: Any, digits: int) -> str:
+    """Metrics (|x| < 10) with ``digits`` decimals; larger numbers (times, counts) with fewer."""
+    if isinstance(value, bool) or value is None:
+        return "–" if value is None else str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
     if isinstance(value, float):
-        return "–" if math.isnan(value) else f"{value:.{digits}f}"
-    return "–" if value is None else str(value)
+        if math.isnan(value):
+            return "–"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.{digits}f}"
+    return str(value)
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, digits: int = 3) -> str:
