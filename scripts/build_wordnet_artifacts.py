@@ -54,7 +54,7 @@ import numpy as np
 from boxlib_plugins.wordnet.wndb import Synset, WordNetFileError, name_synsets, read_data_noun, read_sense_numbers
 
 from boxlib.data import query_kind
-from boxlib.query import And, Or, Query, SymbolicIndex, Term, format_name, parse, structure
+from boxlib.query import And, Or, Query, SymbolicIndex, Term, format_name, operand_removals, parse, structure
 
 ROOT = "artifact.n.01"
 #: A synset with at least this many descendants is a category (gets a term).
@@ -270,22 +270,10 @@ def dense_grades(query: Query, terms: Terms) -> np.ndarray:
     raise TypeError(f"unsupported query node {query!r}")
 
 
-def _removals(query: Query) -> Iterable[Query]:
-    """Every query obtained by deleting one operand somewhere in ``query``."""
-    if isinstance(query, Term):
-        return
-    operands = query.operands
-    for i, operand in enumerate(operands):
-        rest = operands[:i] + operands[i + 1 :]
-        yield rest[0] if len(rest) == 1 else type(query)(*rest)
-        for smaller in _removals(operand):
-            yield type(query)(*operands[:i], smaller, *operands[i + 1 :])
-
-
 def irredundant(query: Query, terms: Terms) -> bool:
     """Whether deleting any operand anywhere in ``query`` changes its answer set."""
     answers = dense_grades(query, terms) > 0
-    return all(not np.array_equal(dense_grades(r, terms) > 0, answers) for r in _removals(query))
+    return all(not np.array_equal(dense_grades(r, terms) > 0, answers) for r in operand_removals(query))
 
 
 def canonical_key(query: Query) -> Query | tuple:

@@ -11,7 +11,7 @@ See ``docs/queries.md`` for the text grammar, normal forms, exact evaluation and
 knowledge-graph structures.
 """
 
-from .dnf import DEFAULT_MAX_TERMS, DNF, Conjunction, from_dnf, to_dnf
+from .dnf import DEFAULT_MAX_TERMS, DNF, Conjunction, from_dnf, operand_removals, to_dnf
 from .errors import DNFTooLarge, QueryError
 from .execute import QueryEmbedder, QueryExecutor, TableEmbedder
 from .kg import BETAE_STRUCTURES, KGStructure, betae_name, from_betae, query_structures, to_betae
@@ -48,6 +48,7 @@ __all__ = [
     "format_name",
     "from_betae",
     "from_dnf",
+    "operand_removals",
     "parse",
     "query_structures",
     "structure",

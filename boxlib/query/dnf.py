@@ -22,6 +22,7 @@ idempotence and absorption of their operators have equal DNFs.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from itertools import groupby
 from typing import TypeAlias
 
@@ -152,3 +153,25 @@ def _absorb(clauses: list[_Clause]) -> list[_Clause]:
             index[min(clause, key=frequency.__getitem__)].append(clause)
         kept.extend(survivors)
     return kept
+
+
+def operand_removals(query: Query) -> Iterator[Query]:
+    """Every query obtained by deleting one operand of one ``And`` / ``Or`` somewhere in
+    ``query`` (an n-ary node left with one operand becomes that operand).
+
+    A query is *irredundant* over an index when none of these has its answer set: the
+    dataset builders use it to keep only queries whose every operand matters.
+    """
+    if isinstance(query, (And, Or)):
+        operands = query.operands
+        for i, operand in enumerate(operands):
+            rest = operands[:i] + operands[i + 1 :]
+            yield rest[0] if len(rest) == 1 else type(query)(*rest)
+            for smaller in operand_removals(operand):
+                yield type(query)(*operands[:i], smaller, *operands[i + 1 :])
+    elif isinstance(query, Not):
+        for smaller in operand_removals(query.operand):
+            yield Not(smaller)
+    elif isinstance(query, Project):
+        for smaller in operand_removals(query.operand):
+            yield Project(query.relation, smaller)

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse
 
 from boxlib.data import SPLITS, QueryExample, RetrievalDataset, query_kind
-from boxlib.query import And, Or, Query, SymbolicIndex, Term, format_name, parse, structure
+from boxlib.query import And, Or, Query, SymbolicIndex, Term, format_name, operand_removals, parse, structure
 
 from .packages import Package, PackagesFileError, read_packages
 
@@ -132,18 +132,6 @@ def term_names(tags: Iterable[str]) -> dict[str, str]:
 # --- queries -----------------------------------------------------------------------------
 
 
-def _removals(query: Query) -> Iterable[Query]:
-    """Every query obtained by deleting one operand somewhere in ``query``."""
-    if isinstance(query, Term):
-        return
-    operands = query.operands
-    for i, operand in enumerate(operands):
-        rest = operands[:i] + operands[i + 1 :]
-        yield rest[0] if len(rest) == 1 else type(query)(*rest)
-        for smaller in _removals(operand):
-            yield type(query)(*operands[:i], smaller, *operands[i + 1 :])
-
-
 def canonical_key(query: Query) -> Query | tuple:
     """``query`` up to the order of ``and`` / ``or`` operands (both commute)."""
     if isinstance(query, Term):
@@ -200,7 +188,7 @@ class QuerySampler:
         answers = self.answers(query)
         if int(answers.sum()) < self.min_answers:
             return False
-        if any(np.array_equal(self.answers(smaller), answers) for smaller in _removals(query)):
+        if any(np.array_equal(self.answers(smaller), answers) for smaller in operand_removals(query)):
             return False
         self.seen.add(key)
         return True
