@@ -37,6 +37,7 @@ import dataclasses
 import functools
 import os
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -57,11 +58,13 @@ __all__ = [
     "box_terms",
     "chunked_matrix",
     "compile_enabled",
+    "compiles",
     "gap_blocks",
     "kernel",
     "kernel_matrix",
     "kernel_ready",
     "needs_reference",
+    "query_fields",
     "query_gap_terms",
     "run_blocks",
     "to_blocks",
@@ -205,11 +208,38 @@ def _quiet_torch():
         yield
 
 
+def compiles(items: int) -> bool:
+    """Whether :func:`kernel` compiles a call over ``items`` items."""
+    return items >= MIN_COMPILED_ITEMS and compile_enabled()
+
+
+_QUERY_FIELDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def query_fields(region: Region, key: tuple, build: Callable[[], tuple]) -> tuple:
+    """``build()`` — a kernel's per-query inputs — memoised on the ``region`` object.
+
+    The executor scores the same :class:`~boxlib.geometry.Region` against every item
+    chunk, so what depends on the queries only (centers mapped to the kernel's
+    coordinates, gaps, offsets) is built once per batch rather than once per chunk.
+    ``key`` must name everything else the fields depend on (geometry parameters, dtype,
+    compiled or not); the tensors' version counters are added, so a region whose tensors
+    were modified in place is rebuilt.
+    """
+    tensors = (region.center, region.offset) + (() if region.gap is None else (region.gap,))
+    full = (*key, *(t._version for t in tensors))
+    memo = _QUERY_FIELDS.setdefault(region, {})
+    if full not in memo:
+        memo.clear()  # one entry per region: a new key supersedes the old one
+        memo[full] = build()
+    return memo[full]
+
+
 def kernel(fn: Callable, items: int) -> Callable:
     """``fn`` compiled for a call over ``items`` items, or ``fn`` itself (eager) when
     compiling is disabled, has failed before or does not pay off (fewer than
     :data:`MIN_COMPILED_ITEMS` items)."""
-    if items < MIN_COMPILED_ITEMS or not compile_enabled():
+    if not compiles(items):
         return fn
     compiled = _compiled(fn)
 

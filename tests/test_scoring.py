@@ -159,6 +159,23 @@ def test_large_inputs_go_through_blocks_and_outliers(eager):
     torch.testing.assert_close(got.double(), _reference(g, region, items, 0.2), rtol=1e-5, atol=2e-6)
 
 
+@pytest.mark.parametrize("name", GEOMETRIES)
+def test_per_query_inputs_are_rebuilt_after_an_in_place_change(eager, name):
+    """The kernels memoise what depends on the queries on the Region object (the executor
+    scores one Region against every chunk); an in-place change must not go stale."""
+    g = boxlib.get_geometry(name, 3)
+    gen = torch.Generator().manual_seed(6)
+    region = Region(g.expmap0(torch.randn(2, 3, generator=gen)), torch.rand(2, 3, generator=gen))
+    items = g.expmap0(torch.randn(9, 3, generator=gen))
+    before = _matrix(g, region, items)
+    with torch.no_grad():
+        region.offset.mul_(3.0)
+        region.center.copy_(g.expmap0(torch.randn(2, 3, generator=gen)))
+    after = _matrix(g, region, items)
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after.double(), _reference(g, region, items, 0.2), rtol=1e-5, atol=2e-6)
+
+
 # -- the pieces of the kernels -------------------------------------------------------------------
 @given(data=st.data())
 def test_lorentz_tangent_coords_equal_the_balls_on_mapped_points(data):

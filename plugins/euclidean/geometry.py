@@ -65,12 +65,13 @@ class EuclideanGeometry(Geometry):
         """``[B, N]`` distances through the fused kernel :func:`math.box_distance_blocks`
         (see :meth:`Geometry.distance_to_region_matrix <boxlib.geometry.Geometry.distance_to_region_matrix>`)."""
 
+        def queries(region: Region, dtype: torch.dtype) -> tuple:
+            return region.center.detach().to(dtype).contiguous(), *scoring.query_gap_terms(region, dtype)
+
         def score(region: Region, prepared: scoring.PreparedPoints, alpha: Tensor, out: Tensor | None) -> Tensor:
             dtype = prepared.points.dtype
-            o, go, g2 = scoring.query_gap_terms(region, dtype)
-            center = region.center.detach().to(dtype).contiguous()
-            fields = (center, o, go, g2, alpha)
-            return scoring.run_blocks(math.box_distance_blocks, [prepared.blocks], fields, prepared.size, out)
+            fields = scoring.query_fields(region, ("euclidean", dtype), lambda: queries(region, dtype))
+            return scoring.run_blocks(math.box_distance_blocks, [prepared.blocks], [*fields, alpha], prepared.size, out)
 
         return scoring.kernel_matrix(self, region, points, alpha, "euclidean", (), score)
 

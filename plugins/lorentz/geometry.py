@@ -115,23 +115,27 @@ class LorentzGeometry(CurvedGeometry):
         the points under the isometry :func:`math.to_ball` (see
         :meth:`Geometry.distance_to_region_matrix <boxlib.geometry.Geometry.distance_to_region_matrix>`)."""
 
-        def score(region: Region, prepared: scoring.PreparedPoints, alpha: Tensor, out: Tensor | None) -> Tensor:
-            dtype = prepared.points.dtype
+        def queries(region: Region, dtype: torch.dtype, items: int) -> tuple:
             b, d = region.batch_shape[0], self.dim
 
             def rows(t: Tensor) -> Tensor:  # blocks [nb, d, BLOCK] → [b, d]; [nb, BLOCK] → [b]
                 return (t.transpose(1, 2).reshape(-1, d) if t.dim() == 3 else t.reshape(-1))[:b].contiguous()
 
-            hi, lo, a, scale = self._ball_blocks(region.center, prepared.size)
+            hi, lo, a, scale = self._ball_blocks(region.center, items)
             p_hi, p_lo, a, scale = rows(hi), None if lo is None else rows(lo), rows(a), rows(scale)
             y = p_hi.double() if p_lo is None else p_hi.double() + p_lo.double()
             p2 = (y * y).sum(-1).to(dtype)
-            o, go, g2 = scoring.query_gap_terms(region, dtype)
             c = self.c.to(dtype)
-            fields = (p_hi, p_lo, a, c / a, p2, o, go, g2, c, alpha)
-            items = [prepared.blocks, prepared.blocks_lo, prepared.gap]
-            out = scoring.run_blocks(ball_math.box_distance_blocks, items, fields, prepared.size, out)
             far = torch.nonzero(scale < BALL_MIN_GAP / 2).squeeze(-1)
+            return (p_hi, p_lo, a, c / a, p2, *scoring.query_gap_terms(region, dtype), c), far
+
+        def score(region: Region, prepared: scoring.PreparedPoints, alpha: Tensor, out: Tensor | None) -> Tensor:
+            dtype, n = prepared.points.dtype, prepared.size
+            # Centers take the items' path (compiled or not), so that equal points agree bitwise.
+            key = ("lorentz", self._scoring_key(), dtype, scoring.compiles(n))
+            fields, far = scoring.query_fields(region, key, lambda: queries(region, dtype, n))
+            items = [prepared.blocks, prepared.blocks_lo, prepared.gap]
+            out = scoring.run_blocks(ball_math.box_distance_blocks, items, [*fields, alpha], n, out)
             return scoring.patch_outliers(self, out, region, prepared.points, float(alpha), far, prepared.outliers)
 
         return scoring.kernel_matrix(self, region, points, alpha, "lorentz", self._scoring_key(), score)

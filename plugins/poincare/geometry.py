@@ -98,16 +98,20 @@ class PoincareGeometry(CurvedGeometry):
         """``[B, N]`` distances through the fused kernel :func:`math.box_distance_blocks`
         (see :meth:`Geometry.distance_to_region_matrix <boxlib.geometry.Geometry.distance_to_region_matrix>`)."""
 
-        def score(region: Region, prepared: scoring.PreparedPoints, alpha: Tensor, out: Tensor | None) -> Tensor:
-            dtype = prepared.points.dtype
+        def queries(region: Region, dtype: torch.dtype) -> tuple:
             center = region.center.detach().to(dtype).contiguous()
             a = self._gap(center)
             p2 = (center.double() ** 2).sum(-1).to(dtype)
             o, go, g2 = scoring.query_gap_terms(region, dtype)
             c = self.c.detach().to(dtype)
-            fields = (center, None, a, c / a, p2, o, go, g2, c, alpha)
+            return center, None, a, c / a, p2, o, go, g2, c
+
+        def score(region: Region, prepared: scoring.PreparedPoints, alpha: Tensor, out: Tensor | None) -> Tensor:
+            dtype = prepared.points.dtype
+            key = ("poincare", self._scoring_key(), dtype)
+            fields = scoring.query_fields(region, key, lambda: queries(region, dtype))
             items = [prepared.blocks, None, prepared.gap]
-            return scoring.run_blocks(math.box_distance_blocks, items, fields, prepared.size, out)
+            return scoring.run_blocks(math.box_distance_blocks, items, [*fields, alpha], prepared.size, out)
 
         return scoring.kernel_matrix(self, region, points, alpha, "poincare", self._scoring_key(), score)
 
