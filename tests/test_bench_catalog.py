@@ -145,3 +145,13 @@ def torch_nonzero(scores) -> list[int]:
 def test_bm25_refuses_relation_paths():
     with pytest.raises(ValueError, match="cannot follow relations"):
         BM25Baseline(_catalog()).all_scores(["@r1(knife)"])
+
+
+def test_tables_keep_reference_figures_and_mark_missing_values():
+    table = common.markdown_table(
+        [{"system": "a", "mr": 2286.9, "map": 0.0591, "params": 3155427}, {"system": "b", "mr": float("nan")}],
+        ["system", "mr", "map", "params"],
+    )
+    lines = table.splitlines()
+    assert lines[2] == "| a | 2286.9 | 0.059 | 3,155,427 |"
+    assert lines[3] == "| b | – | – | – |"

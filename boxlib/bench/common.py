@@ -290,8 +290,6 @@ def _cell(value: Any, digits: int) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "–"
-        if abs(value) >= 100:
-            return f"{value:,.0f}"
         return f"{value:.1f}" if abs(value) >= 10 else f"{value:.{digits}f}"
     return str(value)
 
