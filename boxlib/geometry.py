@@ -393,20 +393,26 @@ class Geometry(torch.nn.Module, abc.ABC):
         return scoring.PreparedPoints(points)
 
     def distance_to_region_matrix(
-        self, region: Region, points: Tensor | scoring.PreparedPoints, alpha: float = 0.2
+        self,
+        region: Region,
+        points: Tensor | scoring.PreparedPoints,
+        alpha: float = 0.2,
+        *,
+        out: Tensor | None = None,
     ) -> Tensor:
         """Distances ``[B, N]`` of every point to every region: ``region`` has batch shape
         ``[B]``, ``points`` is ``[N, ambient_dim]`` or the result of :meth:`prepare_points`.
 
         Equal to ``distance_to_region(region[:, None], points[None], alpha)`` up to
-        rounding, without its ``B × N × dim`` temporaries. This default streams the
-        broadcast path over chunks of points (and is differentiable); the built-in
-        geometries override it with fused kernels (:mod:`boxlib.scoring`), which fall back
-        to this path when gradients are needed.
+        rounding, without its ``B × N × dim`` temporaries; written into ``out`` (a
+        ``[B, N]`` tensor or view, e.g. a column slice of a larger matrix) when given.
+        This default streams the broadcast path over chunks of points (differentiable
+        without ``out``); the built-in geometries override it with fused kernels
+        (:mod:`boxlib.scoring`), which fall back to this path when gradients are needed.
         """
-        scoring.check_matrix_args(self, region, points, alpha)
+        scoring.check_matrix_args(self, region, points, alpha, out)
         raw = points.points if isinstance(points, scoring.PreparedPoints) else points
-        return scoring.chunked_matrix(self, region, raw, alpha)
+        return scoring.chunked_matrix(self, region, raw, alpha, out)
 
     def contains(self, region: Region, x: Tensor, tol: float | None = None) -> Tensor:
         """Exact membership: ``|tangent_coords| <= offset + tol`` on every axis."""

@@ -340,19 +340,27 @@ def needs_reference(region: Region, points: Tensor) -> bool:
     return not kernel_ready(points) or any(t.device != points.device or t.dtype != points.dtype for t in tensors)
 
 
-def chunked_matrix(geometry: Geometry, region: Region, points: Tensor, alpha: float) -> Tensor:
+def chunked_matrix(
+    geometry: Geometry, region: Region, points: Tensor, alpha: float, out: Tensor | None = None
+) -> Tensor:
     """``distance_to_region(region[:, None], points[None], alpha)`` streamed over point
     chunks so that a ``B × chunk × ambient_dim`` temporary holds about
-    :data:`REFERENCE_CHUNK_ELEMENTS` numbers. Differentiable; any geometry."""
+    :data:`REFERENCE_CHUNK_ELEMENTS` numbers; any geometry. Differentiable unless
+    written into ``out``."""
     b, n = region.batch_shape[0], points.shape[0]
     step = max(1, REFERENCE_CHUNK_ELEMENTS // max(1, b * points.shape[-1]))
     if n <= step:
-        return geometry.distance_to_region(region[:, None], points[None], alpha)
+        result = geometry.distance_to_region(region[:, None], points[None], alpha)
+        return result if out is None else out.copy_(result)
+    if out is not None:
+        for s in range(0, n, step):
+            out[:, s : s + step] = geometry.distance_to_region(region[:, None], points[None, s : s + step], alpha)
+        return out
     parts = [geometry.distance_to_region(region[:, None], points[None, s : s + step], alpha) for s in range(0, n, step)]
     return torch.cat(parts, dim=1)
 
 
-def check_matrix_args(geometry: Geometry, region: Region, points, alpha) -> None:
+def check_matrix_args(geometry: Geometry, region: Region, points, alpha, out: Tensor | None = None) -> None:
     """Argument checks of :meth:`Geometry.distance_to_region_matrix`, with errors that name the fix."""
     if isinstance(alpha, (int, float)) and not 0 <= alpha <= 1:
         raise ValueError(f"alpha weighs depth inside the box and must lie in [0, 1], got {alpha}")
@@ -367,6 +375,14 @@ def check_matrix_args(geometry: Geometry, region: Region, points, alpha) -> None
         raise ValueError(
             f"distance_to_region_matrix needs points [N, {geometry.ambient_dim}] for {geometry!r}, got {shape}"
         )
+    if out is not None:
+        want = (region.batch_shape[0], pts.shape[0])
+        if not isinstance(out, Tensor) or tuple(out.shape) != want or out.dtype != pts.dtype:
+            got = f"{tuple(out.shape)} {out.dtype}" if isinstance(out, Tensor) else type(out).__name__
+            raise ValueError(
+                f"distance_to_region_matrix out= must be a {pts.dtype} tensor of shape {want} (regions × points), "
+                f"got {got}"
+            )
 
 
 def kernel_matrix(
@@ -377,17 +393,19 @@ def kernel_matrix(
     layout: str,
     key: tuple,
     score: Callable[[Region, PreparedPoints, Tensor, Tensor | None], Tensor],
+    out: Tensor | None = None,
 ) -> Tensor:
     """The body of a geometry's :meth:`~boxlib.geometry.Geometry.distance_to_region_matrix`
     override: checks, the reference path where a kernel cannot serve the call, and
     ``score(region, prepared, alpha, out) -> [B, n]`` over prepared points, writing into
     ``out`` when it is not None (raw points are prepared :data:`CALL_ITEMS` at a time, so
-    memory stays bounded, and scored into column slices of one matrix)."""
-    check_matrix_args(geometry, region, points, alpha)
+    memory stays bounded, and scored into column slices of one matrix). The result goes
+    into ``out`` when it is given."""
+    check_matrix_args(geometry, region, points, alpha, out)
     raw = points.points if isinstance(points, PreparedPoints) else points
     alpha_grad = isinstance(alpha, Tensor) and alpha.requires_grad and torch.is_grad_enabled()
     if alpha_grad or needs_reference(region, raw) or (isinstance(points, PreparedPoints) and not points.layout):
-        return chunked_matrix(geometry, region, raw, alpha)
+        return chunked_matrix(geometry, region, raw, alpha, out)
     if isinstance(points, PreparedPoints) and (points.layout, points.key) != (layout, key):
         raise ValueError(
             f"these points were prepared for layout {points.layout!r} {points.key}, but {geometry!r} reads "
@@ -395,11 +413,12 @@ def kernel_matrix(
         )
     a = torch.as_tensor(alpha.detach() if isinstance(alpha, Tensor) else alpha, dtype=raw.dtype)
     if isinstance(points, PreparedPoints):
-        return score(region, points, a, None)
+        return score(region, points, a, out)
     n = raw.shape[0]
     if n <= CALL_ITEMS:
-        return score(region, geometry.prepare_points(raw), a, None)
-    out = torch.empty(region.batch_shape[0], n, dtype=raw.dtype)
+        return score(region, geometry.prepare_points(raw), a, out)
+    if out is None:
+        out = torch.empty(region.batch_shape[0], n, dtype=raw.dtype)
     for s in range(0, n, CALL_ITEMS):
         score(region, geometry.prepare_points(raw[s : s + CALL_ITEMS]), a, out[:, s : s + CALL_ITEMS])
     return out

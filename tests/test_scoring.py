@@ -302,6 +302,23 @@ def test_bad_arguments_are_named(eager):
     other = boxlib.get_geometry("poincare", 3, c=2.0)
     with pytest.raises(ValueError, match="prepare_points"):
         g.distance_to_region_matrix(region, other.prepare_points(torch.zeros(4, 3)))
+    with pytest.raises(ValueError, match=r"out= must be a torch.float32 tensor of shape \(2, 4\)"):
+        g.distance_to_region_matrix(region, torch.zeros(4, 3), out=torch.zeros(4, 2))
+
+
+@pytest.mark.parametrize("name", [*GEOMETRIES, "reference"])
+def test_out_receives_the_matrix_in_a_column_slice(eager, name):
+    g = boxlib.get_geometry("poincare" if name == "reference" else name, 3)
+    gen = torch.Generator().manual_seed(7)
+    region = Region(g.expmap0(torch.randn(2, 3, generator=gen)), torch.rand(2, 3, generator=gen))
+    items = g.expmap0(torch.randn(5, 3, generator=gen))
+    big = torch.full((2, 9), -1.0)
+    method = boxlib.Geometry.distance_to_region_matrix if name == "reference" else type(g).distance_to_region_matrix
+    with torch.no_grad():
+        returned = method(g, region, items, 0.2, out=big[:, 2:7])
+    assert returned.data_ptr() == big[:, 2:7].data_ptr()
+    assert (big[:, :2] == -1).all() and (big[:, 7:] == -1).all()
+    torch.testing.assert_close(big[:, 2:7].double(), _reference(g, region, items, 0.2), rtol=1e-5, atol=2e-6)
 
 
 @pytest.mark.parametrize("name", GEOMETRIES)
@@ -354,11 +371,11 @@ def test_executor_scores_and_ranks_through_the_kernel(eager, monkeypatch, name):
     split=st.integers(1, 11),
 )
 def test_streamed_topk_keeps_ties_in_index_order(scores, k, split):
-    s = torch.tensor(scores, dtype=torch.float32)
-    best = (torch.full((len(s), k), float("-inf")), torch.zeros(len(s), k, dtype=torch.long))
-    best = _merge_topk(*best, s[:, :split], 0, k)
-    best = _merge_topk(*best, s[:, split:], split, k)
-    full = torch.sort(s, dim=1, descending=True, stable=True)
+    d = torch.tensor(scores, dtype=torch.float32)
+    best = (torch.full((len(d), k), float("inf")), torch.zeros(len(d), k, dtype=torch.long))
+    best = _merge_topk(*best, d[:, :split], 0, k)
+    best = _merge_topk(*best, d[:, split:], split, k)
+    full = torch.sort(d, dim=1, stable=True)
     assert torch.equal(best[1], full.indices[:, :k]) and torch.equal(best[0], full.values[:, :k])
 
 

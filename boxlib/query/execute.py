@@ -244,15 +244,22 @@ class QueryExecutor:
         return cache[key]
 
     def _evaluate(
-        self, group: _Group, op: _Op, items: Tensor | PreparedPoints, cache: dict[int, Region], membership: bool
+        self,
+        group: _Group,
+        op: _Op,
+        items: Tensor | PreparedPoints,
+        cache: dict[int, Region],
+        membership: bool,
+        out: Tensor | None = None,
     ) -> Tensor:
         # `items` is [1, C, D] (every query against the same chunk), [G, M, D] (each
         # query of the group against its own candidates) or a prepared chunk (distances
-        # of every query to every item through the geometry's fused kernel).
+        # of every query to every item through the geometry's fused kernel, written into
+        # `out` when that is given and the group is one region per query).
         if self._region_program(op) is not None:
             region = self._regions(group, op, cache)
             if isinstance(items, PreparedPoints):
-                return self.geometry.distance_to_region_matrix(region, items, self.alpha)
+                return self.geometry.distance_to_region_matrix(region, items, self.alpha, out=out)
             region = region[:, None]
             if membership:
                 return self.geometry.contains(region, items, self.tol)
@@ -277,10 +284,7 @@ class QueryExecutor:
             caches: list[dict[int, Region]] = [{} for _ in plan]
             for start, prepared in self._prepared_chunks(items):
                 for group, cache in zip(plan, caches):
-                    rows = torch.as_tensor(group.indices, device=items.device)
-                    out[rows, start : start + prepared.size] = self._evaluate(
-                        group, group.program, prepared, cache, False
-                    )
+                    self._score_into(out[:, start : start + prepared.size], group, prepared, cache)
             return out
         for group in self.plan(queries):
             cache: dict[int, Region] = {}
@@ -292,6 +296,19 @@ class QueryExecutor:
                     group, group.program, chunk[None], cache, membership
                 )
         return out
+
+    def _score_into(self, target: Tensor, group: _Group, prepared: PreparedPoints, cache: dict[int, Region]) -> None:
+        """The group's distances to a prepared chunk, into its rows of ``target`` (directly,
+        without a copy, when those rows are consecutive)."""
+        first, count = group.indices[0], len(group.indices)
+        if group.indices == list(range(first, first + count)):
+            rows = target[first : first + count]
+            result = self._evaluate(group, group.program, prepared, cache, False, out=rows)
+            if result is not rows:
+                rows.copy_(result)
+        else:
+            index = torch.as_tensor(group.indices, device=target.device)
+            target[index] = self._evaluate(group, group.program, prepared, cache, False)
 
     def _prepared_chunks(self, items: Tensor):
         """``(start, prepared chunk)`` over ``items`` in chunks of ``chunk_size``."""
@@ -359,45 +376,46 @@ class QueryExecutor:
         queries = list(queries)
         self._check_items(items)
         k = min(k, items.shape[0])
-        best_s = torch.full((len(queries), k), float("-inf"), dtype=items.dtype, device=items.device)
+        # The k smallest distances (scores are their negatives).
+        best_d = torch.full((len(queries), k), float("inf"), dtype=items.dtype, device=items.device)
         best_i = torch.zeros((len(queries), k), dtype=torch.long, device=items.device)
         plan = self.plan(queries)
         caches: list[dict[int, Region]] = [{} for _ in plan]
+        chunk_d = None
         for start, prepared in self._prepared_chunks(items):
-            chunk_scores = torch.empty(len(queries), prepared.size, dtype=items.dtype, device=items.device)
+            if chunk_d is None or chunk_d.shape[1] != prepared.size:
+                chunk_d = torch.empty(len(queries), prepared.size, dtype=items.dtype, device=items.device)
             for group, cache in zip(plan, caches):
-                rows = torch.as_tensor(group.indices, device=items.device)
-                chunk_scores[rows] = self._evaluate(group, group.program, prepared, cache, False)
-            chunk_scores.neg_()
-            best_s, best_i = _merge_topk(best_s, best_i, chunk_scores, start, k)
-        return best_s, best_i
+                self._score_into(chunk_d, group, prepared, cache)
+            best_d, best_i = _merge_topk(best_d, best_i, chunk_d, start, k)
+        return -best_d, best_i
 
 
-def _merge_topk(best_s: Tensor, best_i: Tensor, scores: Tensor, start: int, k: int) -> tuple[Tensor, Tensor]:
-    """The ``k`` best of the running ``(best_s, best_i)`` and a chunk of ``scores`` whose
-    items start at index ``start``; sorted by score (descending), then index (ascending).
+def _merge_topk(best_d: Tensor, best_i: Tensor, dist: Tensor, start: int, k: int) -> tuple[Tensor, Tensor]:
+    """The ``k`` smallest of the running ``(best_d, best_i)`` and a chunk of distances
+    ``dist`` whose items start at index ``start``; sorted by distance, then index.
 
     ``torch.topk`` preselects ``k + 1`` candidates per row in linear time; a row whose
-    ``k``-th and ``(k + 1)``-th scores are equal (a tie at the cut, which topk breaks
+    ``k``-th and ``(k + 1)``-th distances are equal (a tie at the cut, which topk breaks
     arbitrarily) takes the exact path, a stable sort of the whole row.
     """
-    n = scores.shape[1]
+    n = dist.shape[1]
     if k < n:
-        top = torch.topk(scores, k + 1, dim=1)
+        top = torch.topk(dist, k + 1, dim=1, largest=False)
         tied = top.values[:, k] == top.values[:, k - 1]
-        cand_s, cand_i = top.values[:, :k], top.indices[:, :k]
+        cand_d, cand_i = top.values[:, :k], top.indices[:, :k]
         if bool(tied.any()):
             rows = torch.nonzero(tied).squeeze(-1)
-            exact = torch.sort(scores[rows], dim=1, descending=True, stable=True)
-            cand_s, cand_i = cand_s.clone(), cand_i.clone()
-            cand_s[rows], cand_i[rows] = exact.values[:, :k], exact.indices[:, :k]
+            exact = torch.sort(dist[rows], dim=1, stable=True)
+            cand_d, cand_i = cand_d.clone(), cand_i.clone()
+            cand_d[rows], cand_i[rows] = exact.values[:, :k], exact.indices[:, :k]
         # Index order among equal candidates, so that the stable sort below keeps it.
         order = torch.argsort(cand_i, dim=1)
-        cand_s, cand_i = cand_s.gather(1, order), cand_i.gather(1, order)
+        cand_d, cand_i = cand_d.gather(1, order), cand_i.gather(1, order)
     else:
-        cand_s, cand_i = scores, torch.arange(n, device=scores.device).expand(scores.shape[0], -1)
-    merged_s = torch.cat([best_s, cand_s], dim=1)
+        cand_d, cand_i = dist, torch.arange(n, device=dist.device).expand(dist.shape[0], -1)
+    merged_d = torch.cat([best_d, cand_d], dim=1)
     merged_i = torch.cat([best_i, cand_i + start], dim=1)
-    # Stable sort on (score desc): earlier items first among equal scores.
-    order = torch.sort(merged_s, dim=1, descending=True, stable=True).indices[:, :k]
-    return merged_s.gather(1, order), merged_i.gather(1, order)
+    # Stable sort by distance: earlier items first among equal distances.
+    order = torch.sort(merged_d, dim=1, stable=True).indices[:, :k]
+    return merged_d.gather(1, order), merged_i.gather(1, order)

@@ -60,7 +60,12 @@ class EuclideanGeometry(Geometry):
         return scoring.PreparedPoints(points, "euclidean", (), blocks=scoring.to_blocks(points))
 
     def distance_to_region_matrix(
-        self, region: Region, points: Tensor | scoring.PreparedPoints, alpha: float = 0.2
+        self,
+        region: Region,
+        points: Tensor | scoring.PreparedPoints,
+        alpha: float = 0.2,
+        *,
+        out: Tensor | None = None,
     ) -> Tensor:
         """``[B, N]`` distances through the fused kernel :func:`math.box_distance_blocks`
         (see :meth:`Geometry.distance_to_region_matrix <boxlib.geometry.Geometry.distance_to_region_matrix>`)."""
@@ -73,7 +78,7 @@ class EuclideanGeometry(Geometry):
             fields = scoring.query_fields(region, ("euclidean", dtype), lambda: queries(region, dtype))
             return scoring.run_blocks(math.box_distance_blocks, [prepared.blocks], [*fields, alpha], prepared.size, out)
 
-        return scoring.kernel_matrix(self, region, points, alpha, "euclidean", (), score)
+        return scoring.kernel_matrix(self, region, points, alpha, "euclidean", (), score, out)
 
     def intersect(self, regions: Sequence[Region]) -> Region:
         if not regions:

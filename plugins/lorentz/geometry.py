@@ -109,7 +109,12 @@ class LorentzGeometry(CurvedGeometry):
         )
 
     def distance_to_region_matrix(
-        self, region: Region, points: Tensor | scoring.PreparedPoints, alpha: float = 0.2
+        self,
+        region: Region,
+        points: Tensor | scoring.PreparedPoints,
+        alpha: float = 0.2,
+        *,
+        out: Tensor | None = None,
     ) -> Tensor:
         """``[B, N]`` distances through the Poincaré ball's fused kernel on the images of
         the points under the isometry :func:`math.to_ball` (see
@@ -138,7 +143,7 @@ class LorentzGeometry(CurvedGeometry):
             out = scoring.run_blocks(ball_math.box_distance_blocks, items, [*fields, alpha], n, out)
             return scoring.patch_outliers(self, out, region, prepared.points, float(alpha), far, prepared.outliers)
 
-        return scoring.kernel_matrix(self, region, points, alpha, "lorentz", self._scoring_key(), score)
+        return scoring.kernel_matrix(self, region, points, alpha, "lorentz", self._scoring_key(), score, out)
 
     def sample_isometry(self, generator: torch.Generator, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
         """A spatial rotation followed by a boost of random rapidity along a random axis."""

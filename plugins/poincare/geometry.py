@@ -93,7 +93,12 @@ class PoincareGeometry(CurvedGeometry):
         return torch.clamp_min(gap, numerics.min_denom(x.dtype)).to(x.dtype)
 
     def distance_to_region_matrix(
-        self, region: Region, points: Tensor | scoring.PreparedPoints, alpha: float = 0.2
+        self,
+        region: Region,
+        points: Tensor | scoring.PreparedPoints,
+        alpha: float = 0.2,
+        *,
+        out: Tensor | None = None,
     ) -> Tensor:
         """``[B, N]`` distances through the fused kernel :func:`math.box_distance_blocks`
         (see :meth:`Geometry.distance_to_region_matrix <boxlib.geometry.Geometry.distance_to_region_matrix>`)."""
@@ -113,7 +118,7 @@ class PoincareGeometry(CurvedGeometry):
             items = [prepared.blocks, None, prepared.gap]
             return scoring.run_blocks(math.box_distance_blocks, items, [*fields, alpha], prepared.size, out)
 
-        return scoring.kernel_matrix(self, region, points, alpha, "poincare", self._scoring_key(), score)
+        return scoring.kernel_matrix(self, region, points, alpha, "poincare", self._scoring_key(), score, out)
 
     def sample_isometry(self, generator: torch.Generator, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
         c = self.c.to(dtype)
