@@ -414,6 +414,18 @@ class Geometry(torch.nn.Module, abc.ABC):
         raw = points.points if isinstance(points, scoring.PreparedPoints) else points
         return scoring.chunked_matrix(self, region, raw, alpha, out)
 
+    def distance_to_candidates(self, region: Region, points: Tensor, alpha: float = 0.2) -> Tensor:
+        """Distances ``[B, M]`` of each region of ``region`` (batch shape ``[B]``) to its
+        own candidate points ``[B, M, ambient_dim]``: the training shape, a positive and
+        sampled negatives per query. Differentiable.
+
+        Equal to ``distance_to_region(region[:, None], points, alpha)`` up to rounding;
+        large calls run that same method compiled into fused forward and backward loops
+        (:func:`boxlib.scoring.candidate_distances`), so a plugin gets the speed-up
+        without writing a kernel. Override only to supply a hand-written one.
+        """
+        return scoring.candidate_distances(self, region, points, alpha)
+
     def contains(self, region: Region, x: Tensor, tol: float | None = None) -> Tensor:
         """Exact membership: ``|tangent_coords| <= offset + tol`` on every axis."""
         tol = numerics.tolerance(x.dtype) if tol is None else tol

@@ -55,7 +55,9 @@ __all__ = [
     "MIN_COMPILED_ITEMS",
     "PreparedPoints",
     "REFERENCE_CHUNK_ELEMENTS",
+    "MIN_COMPILED_CANDIDATES",
     "box_terms",
+    "candidate_distances",
     "chunked_matrix",
     "compile_enabled",
     "compiles",
@@ -82,6 +84,9 @@ CALL_PAIRS = 1 << 22
 #: Below this many items a kernel runs eagerly: compiling (seconds, once per process
 #: and kernel) does not pay off, and small problems are quick either way.
 MIN_COMPILED_ITEMS = 4_096
+#: Numbers (``B × M × ambient_dim``) from which :func:`candidate_distances` is compiled:
+#: a training batch of 512 queries × 129 candidates × d = 32 has 2.1 million.
+MIN_COMPILED_CANDIDATES = 1 << 20
 #: Target size (in numbers) of one temporary of an eager kernel or of the reference path.
 REFERENCE_CHUNK_ELEMENTS = 1 << 20
 #: Environment variable: ``0`` (or ``false``/``no``/``off``) runs kernels eagerly.
@@ -254,22 +259,92 @@ def kernel(fn: Callable, items: int) -> Callable:
             with _quiet_torch(), torch.no_grad():  # kernels never need gradients: one graph for both modes
                 return compiled(*args)
         except Exception as exc:  # noqa: BLE001 - any compiler failure: fall back, once, loudly
-            # A mistake in the call itself fails eagerly too, and raises from here
-            # (without disabling compilation); only a compiler failure reaches the warning.
-            result = fn(*args)
-            _FAILED.append(f"{type(exc).__name__}: {exc}")
-            warnings.warn(
-                f"boxlib.scoring: compiling the distance kernel {fn.__module__}.{fn.__qualname__} failed "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); scoring runs eagerly "
-                f"(slower) from now on. Install a C++ compiler for torch.compile, or set {COMPILE_ENV}=0 to "
-                "silence this",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return result
+            return _eager_after_failure(fn, args, exc)
 
     call.compiled = True
     return call
+
+
+def _eager_after_failure(fn: Callable, args: tuple, exc: Exception):
+    """``fn(*args)`` run eagerly after its compiled version raised ``exc``.
+
+    A mistake in the call itself fails eagerly too, and raises from here (without
+    disabling compilation); only a compiler failure reaches the warning, once, and turns
+    compilation off for the rest of the process.
+    """
+    result = fn(*args)
+    _FAILED.append(f"{type(exc).__name__}: {exc}")
+    warnings.warn(
+        f"boxlib.scoring: compiling the distance kernel {fn.__module__}.{fn.__qualname__} failed "
+        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); distances run eagerly "
+        f"(slower) from now on. Install a C++ compiler for torch.compile, or set {COMPILE_ENV}=0 to "
+        "silence this",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    return result
+
+
+# -- each query against its own candidates (training) ------------------------------------------
+def _candidates_eager(
+    geometry: Geometry, center: Tensor, offset: Tensor, gap: Tensor | None, points: Tensor, alpha: float
+) -> Tensor:
+    from boxlib.geometry import Region
+
+    region = Region._trusted(center[:, None], offset[:, None], None if gap is None else gap[:, None])
+    return geometry.distance_to_region(region, points, alpha)
+
+
+@functools.cache
+def _compiled_candidates() -> Callable:
+    with _quiet_torch():
+        return torch.compile(_candidates_eager, dynamic=None)
+
+
+def candidate_distances(geometry: Geometry, region: Region, points: Tensor, alpha: float) -> Tensor:
+    """:meth:`Geometry.distance_to_candidates <boxlib.geometry.Geometry.distance_to_candidates>`:
+    ``distance_to_region(region[:, None], points, alpha)`` for regions ``[B]`` and their
+    candidates ``[B, M, ambient_dim]``, differentiable.
+
+    From :data:`MIN_COMPILED_CANDIDATES` numbers on, the geometry's own
+    ``distance_to_region`` is compiled with :func:`torch.compile` (forward and backward,
+    through AOTAutograd): TorchInductor fuses the per-axis terms and the sums over axes
+    into one loop each way, instead of the ``B × M × dim`` temporaries (and their saved
+    copies for the backward pass) of the eager broadcast. Same maths, same clamps, so it
+    works for any geometry, including third-party ones; batch and candidate counts are
+    dynamic, so query groups of every size share one compiled graph.
+    """
+    if len(region.batch_shape) != 1:
+        raise ValueError(
+            f"distance_to_candidates needs regions with one batch dimension [B], got batch shape "
+            f"{tuple(region.batch_shape)}"
+        )
+    b = region.batch_shape[0]
+    if (
+        not isinstance(points, Tensor)
+        or points.dim() != 3
+        or points.shape[0] != b
+        or (points.shape[-1] != geometry.ambient_dim)
+    ):
+        shape = tuple(points.shape) if isinstance(points, Tensor) else type(points).__name__
+        raise ValueError(
+            f"distance_to_candidates needs candidates [B={b}, M, {geometry.ambient_dim}] for {geometry!r} "
+            f"(each region's own points), got {shape}"
+        )
+    if isinstance(alpha, (int, float)) and not 0 <= alpha <= 1:
+        raise ValueError(f"alpha weighs depth inside the box and must lie in [0, 1], got {alpha}")
+    args = (geometry, region.center, region.offset, region.gap, points, alpha)
+    if points.numel() < MIN_COMPILED_CANDIDATES or not compile_enabled():
+        return _candidates_eager(*args)
+    for t in args[1:5]:
+        if isinstance(t, Tensor):
+            torch._dynamo.maybe_mark_dynamic(t, 0)
+    torch._dynamo.maybe_mark_dynamic(points, 1)
+    try:
+        with _quiet_torch():
+            return _compiled_candidates()(*args)
+    except Exception as exc:  # noqa: BLE001 - any compiler failure: fall back, once, loudly
+        return _eager_after_failure(_candidates_eager, args, exc)
 
 
 # -- running a kernel over item blocks ---------------------------------------------------------

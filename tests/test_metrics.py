@@ -160,7 +160,10 @@ def test_trec_files_round_trip_through_trec_eval(tmp_path: Path):
     assert len(qrels_lines) == int((grades > 0).sum())  # grade-0 entries are left out
     qrels = list(ir_measures.read_trec_qrels(str(tmp_path / "qrels.txt")))
     run = list(ir_measures.read_trec_run(str(tmp_path / "run.txt")))
-    values = {m: v for m, v in ir_measures.pytrec_eval.calc_aggregate([ir_measures.nDCG @ 10, ir_measures.AP], qrels, run).items()}
+    values = {
+        m: v
+        for m, v in ir_measures.pytrec_eval.calc_aggregate([ir_measures.nDCG @ 10, ir_measures.AP], qrels, run).items()
+    }
     assert values[ir_measures.nDCG @ 10] == pytest.approx(metrics.ndcg(scores, grades, 10).mean(), abs=1e-4)
     assert values[ir_measures.AP] == pytest.approx(metrics.average_precision(scores, grades).mean(), abs=1e-4)
 

@@ -257,7 +257,7 @@ def test_a_failing_compiler_falls_back_to_eager_with_one_warning(monkeypatch):
     g = boxlib.get_geometry("euclidean", 3)
     items = torch.randn(scoring.MIN_COMPILED_ITEMS, 3)
     region = Region(torch.randn(2, 3), torch.rand(2, 3))
-    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler found.*runs eagerly"):
+    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler found.*run eagerly"):
         got = _matrix(g, region, items)
     torch.testing.assert_close(got.double(), _reference(g, region, items, 0.2), rtol=1e-5, atol=2e-6)
     assert not scoring.compile_enabled()
@@ -409,3 +409,103 @@ def test_a_third_party_geometry_scores_through_the_default_path(toy_env):
     assert result.returncode == 0, result.stderr
     rows = [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
     assert {"euclidean", "poincare", "lorentz", "scaled_euclidean"} <= set(rows)
+
+
+# -- each query against its own candidates (training) --------------------------------------------
+@pytest.fixture
+def compiled_candidates(monkeypatch):
+    """Every candidates call compiles, however small (the threshold is a speed choice)."""
+    monkeypatch.setenv(scoring.COMPILE_ENV, "1")
+    monkeypatch.setattr(scoring, "MIN_COMPILED_CANDIDATES", 0)
+
+
+def _candidates_case(g, dtype, seed=0, b=6, m=9):
+    """Regions ``[b]`` and candidates ``[b, m]``: ordinary points, points far out (the ball's
+    boundary, radius 80 on the hyperboloid) and the region's own center (a zero tangent)."""
+    gen = torch.Generator().manual_seed(seed)
+    d = g.dim
+    center = g.expmap0((torch.randn(b, d, generator=gen, dtype=torch.float64) * 0.7).to(dtype))
+    offset = (torch.rand(b, d, generator=gen, dtype=torch.float64) * 1.5).to(dtype)
+    offset[0] = 0.0  # a point region
+    pts = g.expmap0((torch.randn(b, m, d, generator=gen, dtype=torch.float64) * 1.2).to(dtype))
+    far = bst.extreme_points(g, dtype, seed=seed)
+    pts[1, : min(m, len(far))] = far[: min(m, len(far))]
+    pts[2, 0] = center[2]
+    return center, offset, pts
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("name", GEOMETRIES)
+def test_compiled_candidates_equal_the_eager_path_with_gradients(name, dtype, compiled_candidates):
+    g = boxlib.get_geometry(name, 5).to(dtype)
+    center, offset, pts = _candidates_case(g, dtype)
+    results = []
+    for compiled in (False, True):
+        c, o, x = (t.clone().requires_grad_(True) for t in (center, offset, pts))
+        region = Region(c, o)
+        if compiled:
+            dist = g.distance_to_candidates(region, x, 0.3)
+        else:
+            dist = g.distance_to_region(region[:, None], x, 0.3)
+        weights = torch.linspace(-1, 2, dist.numel(), dtype=dtype).reshape(dist.shape)
+        (dist * weights).sum().backward()
+        results.append((dist.detach(), c.grad, o.grad, x.grad))
+    for want, got, what in zip(results[0], results[1], ("distances", "center grad", "offset grad", "points grad")):
+        assert torch.isfinite(got).all(), what
+        tol = 2e-5 if dtype == torch.float32 else 1e-10
+        torch.testing.assert_close(got, want, rtol=tol, atol=tol, msg=lambda m, what=what: f"{name} {what}: {m}")
+
+
+def test_compiled_candidates_handle_empty_intersections(compiled_candidates):
+    # An exact intersection that came out empty carries a gap: its distances must stay the
+    # total violation (never 0), compiled or not.
+    g = boxlib.get_geometry("euclidean", 3)
+    a = Region(torch.zeros(4, 3), torch.ones(4, 3))
+    b = Region(torch.full((4, 3), 5.0), torch.ones(4, 3))
+    empty = g.intersect([a, b])
+    assert empty.gap is not None and bool(empty.is_empty.all())
+    pts = torch.randn(4, 7, 3) * 3
+    got = g.distance_to_candidates(empty, pts)
+    want = g.distance_to_region(empty[:, None], pts)
+    torch.testing.assert_close(got, want)
+    assert bool((got > 0).all())
+
+
+def test_candidates_below_the_threshold_run_eagerly(monkeypatch):
+    calls = []
+    monkeypatch.setattr(scoring, "_compiled_candidates", lambda: calls.append(1))
+    g = boxlib.get_geometry("euclidean", 4)
+    region = Region(torch.zeros(2, 4), torch.ones(2, 4))
+    g.distance_to_candidates(region, torch.randn(2, 3, 4))
+    assert not calls
+
+
+def test_candidates_check_their_arguments():
+    g = boxlib.get_geometry("poincare", 3)
+    region = Region(torch.zeros(2, 3), torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"candidates \[B=2, M, 3\].*got \(3, 4, 3\)"):
+        g.distance_to_candidates(region, torch.zeros(3, 4, 3))
+    with pytest.raises(ValueError, match="one batch dimension"):
+        g.distance_to_candidates(region[None], torch.zeros(2, 4, 3))
+    with pytest.raises(ValueError, match="alpha"):
+        g.distance_to_candidates(region, torch.zeros(2, 4, 3), alpha=2.0)
+
+
+def test_a_failing_compiler_leaves_training_on_the_eager_path(monkeypatch, compiled_candidates):
+    monkeypatch.setattr(scoring, "_FAILED", [])
+
+    def broken():
+        def call(*args):
+            raise RuntimeError("no C++ compiler found")
+
+        return call
+
+    monkeypatch.setattr(scoring, "_compiled_candidates", broken)
+    g = boxlib.get_geometry("euclidean", 3)
+    region = Region(torch.randn(2, 3), torch.rand(2, 3))
+    pts = torch.randn(2, 5, 3, requires_grad=True)
+    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler found.*run eagerly"):
+        got = g.distance_to_candidates(region, pts)
+    got.sum().backward()  # the eager result is differentiable
+    torch.testing.assert_close(got, g.distance_to_region(region[:, None], pts))
+    assert pts.grad is not None and not scoring.compile_enabled()

@@ -260,10 +260,11 @@ class QueryExecutor:
             region = self._regions(group, op, cache)
             if isinstance(items, PreparedPoints):
                 return self.geometry.distance_to_region_matrix(region, items, self.alpha, out=out)
-            region = region[:, None]
             if membership:
-                return self.geometry.contains(region, items, self.tol)
-            return self.geometry.distance_to_region(region, items, self.alpha)
+                return self.geometry.contains(region[:, None], items, self.tol)
+            if items.shape[0] == region.batch_shape[0]:  # each query its own candidates
+                return self.geometry.distance_to_candidates(region, items, self.alpha)
+            return self.geometry.distance_to_region(region[:, None], items, self.alpha)
         parts = torch.stack([self._evaluate(group, c, items, cache, membership) for c in op.children])
         if op.kind is And:
             return parts.all(0) if membership else parts.amax(0)
@@ -331,14 +332,26 @@ class QueryExecutor:
                 f"candidates must be [B, M, {self.geometry.ambient_dim}] with B = {len(queries)} queries, "
                 f"got {tuple(candidates.shape)}"
             )
+        device = candidates.device
+        plan = self.plan(queries)
+        single = [g for g in plan if self._region_program(g.program) is not None]
         parts, order = [], []
-        for group in self.plan(queries):
-            rows = torch.as_tensor(group.indices, device=candidates.device)
-            parts.append(self._evaluate(group, group.program, candidates[rows], {}, False))
+        if single:
+            # Every query that is one region: the groups' regions are scored in one call of
+            # the geometry's candidate kernel (one compiled graph for all structures), on
+            # the candidates in place when every query is one region.
+            rows = torch.as_tensor([i for g in single for i in g.indices], device=device)
+            region = Region.cat([self._regions(g, g.program, {}) for g in single], dim=0)
+            if len(rows) == len(queries):
+                return self.geometry.distance_to_candidates(region[_inverse(rows)], candidates, self.alpha)
+            parts.append(self.geometry.distance_to_candidates(region, candidates.index_select(0, rows), self.alpha))
             order.append(rows)
-        inverse = torch.empty(len(queries), dtype=torch.long, device=candidates.device)
-        inverse[torch.cat(order)] = torch.arange(len(queries), device=candidates.device)
-        return torch.cat(parts)[inverse]
+        for group in plan:
+            if self._region_program(group.program) is None:
+                rows = torch.as_tensor(group.indices, device=device)
+                parts.append(self._evaluate(group, group.program, candidates.index_select(0, rows), {}, False))
+                order.append(rows)
+        return torch.cat(parts)[_inverse(torch.cat(order))]
 
     def regions(self, queries: Iterable[Query | str]) -> Region:
         """One region per query, ``[B]``, for queries whose DNF is a single conjunction
@@ -353,10 +366,8 @@ class QueryExecutor:
                 )
             parts.append(self._regions(group, group.program, {}))
             order.append(torch.as_tensor(group.indices))
-        inverse = torch.empty(len(queries), dtype=torch.long)
-        inverse[torch.cat(order)] = torch.arange(len(queries))
         region = Region.cat(parts, dim=0)
-        return region[inverse.to(region.device)]
+        return region[_inverse(torch.cat(order)).to(region.device)]
 
     def distances(self, queries: Iterable[Query | str], items: Tensor) -> Tensor:
         """``[B, N]`` distances (lower is better) of every item to every query."""
@@ -419,3 +430,10 @@ def _merge_topk(best_d: Tensor, best_i: Tensor, dist: Tensor, start: int, k: int
     # Stable sort by distance: earlier items first among equal distances.
     order = torch.sort(merged_d, dim=1, stable=True).indices[:, :k]
     return merged_d.gather(1, order), merged_i.gather(1, order)
+
+
+def _inverse(order: Tensor) -> Tensor:
+    """The inverse of the permutation ``order`` (``result[order[i]] == i``)."""
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(len(order), device=order.device)
+    return inverse

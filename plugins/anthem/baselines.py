@@ -172,8 +172,12 @@ class Query2BoxModel(RankingTask, nn.Module):
         return self.operand_intersection(self.geometry, regions)
 
     def embed_items(self, item_ids: Tensor | None = None) -> Tensor:
-        table = self.entity if item_ids is None else self.entity[item_ids]
-        return self.geometry.expmap0(table)
+        if item_ids is None:
+            return self.geometry.expmap0(self.entity)
+        # A batch names the same entities many times: map each one once, then gather
+        # (an embedding lookup, whose backward is a dense scatter-add).
+        unique, inverse = torch.unique(item_ids, return_inverse=True)
+        return F.embedding(inverse, self.geometry.expmap0(F.embedding(unique, self.entity)))
 
     def forward(self, queries: Sequence[Query | str], candidate_ids: Tensor) -> Tensor:
         """Training entry point (what DDP wraps): :meth:`scores`."""

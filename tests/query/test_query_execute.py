@@ -64,6 +64,32 @@ def test_grouped_batch_equals_one_query_at_a_time(geometry, data, queries):
     assert torch.equal(executor.contains(queries, items), torch.cat([executor.contains([q], items) for q in queries]))
 
 
+@given(data=st.data(), queries=st.lists(_boolean_queries(), min_size=1, max_size=8), m=st.integers(1, 6))
+@pytest.mark.parametrize("geometry", [EUCLID, BALL], ids=["euclidean", "poincare"])
+def test_paired_distances_are_each_querys_own_columns(geometry, data, queries, m):
+    # Training scores each query against its own candidates: the same numbers as the full
+    # matrix at those columns, whatever mix of single regions and unions the batch holds
+    # (single regions are scored together, unions group by group).
+    embedder = _table(geometry, data)
+    items = data.draw(bst.points(geometry, (17,)))
+    executor = QueryExecutor(embedder)
+    ids = torch.as_tensor(
+        data.draw(
+            st.lists(st.lists(st.integers(0, 16), min_size=m, max_size=m), min_size=len(queries), max_size=len(queries))
+        )
+    )
+    got = executor.distances_paired(queries, items[ids])
+    want = executor.distances(queries, items).gather(1, ids)
+    assert got.shape == (len(queries), m)
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_paired_distances_check_the_candidates_shape():
+    executor = QueryExecutor(TableEmbedder(EUCLID, {"a": Region(torch.zeros(2), torch.ones(2))}))
+    with pytest.raises(ValueError, match=r"candidates must be \[B, M, 2\] with B = 2 queries"):
+        executor.distances_paired(["a", "a"], torch.zeros(3, 4, 2))
+
+
 @given(data=st.data(), left=_boolean_queries(3), right=_boolean_queries(3))
 @pytest.mark.parametrize("geometry", [EUCLID, BALL], ids=["euclidean", "poincare"])
 def test_union_scores_are_the_minimum_over_branches(geometry, data, left, right):
