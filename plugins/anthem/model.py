@@ -17,7 +17,10 @@ Query encoder, for the tokens ``t_1..t_T`` of a text (character trigrams by defa
    the query's region (weighted tangent mean of centers, weighted mean of offsets);
    ``expmap0`` puts the center on the manifold.
 
-The pair layer is quadratic in tokens, so texts are capped at ``max_query_tokens``.
+The pair layer is quadratic in tokens. Up to ``pair_window + 1`` tokens every pair is
+formed; beyond that a token pairs with the next ``pair_window`` tokens only (a band, so the
+cost grows linearly), and texts are cut at ``max_query_tokens``. A query's pairs never
+depend on the other queries of its batch (padding adds no pair to a short query).
 
 Item encoder: the title's tokens embed to canonical vectors, pass one layer of
 multi-head **self-attention** (with a residual connection and layer norm), are
@@ -50,6 +53,17 @@ from .tokenize import Tokenizer
 __all__ = ["AnthemModel"]
 
 
+def pair_indices(t: int, window: int | None, device: torch.device | None = None) -> tuple[Tensor, Tensor]:
+    """Token pairs ``(i, j)``, ``i < j < t``, with ``j - i <= window`` (every pair when
+    ``window`` is None): ``t (t - 1) / 2`` pairs up to ``t = window + 1``, then fewer than
+    ``window · t``."""
+    i, j = torch.triu_indices(t, t, offset=1, device=device)
+    if window is not None and t > window + 1:
+        keep = (j - i) <= window
+        i, j = i[keep], j[keep]
+    return i, j
+
+
 def _masked_softmax(scores: Tensor, mask: Tensor, dim: int = -1) -> Tensor:
     scores = scores.masked_fill(~mask, float("-inf"))
     return torch.softmax(scores, dim=dim).nan_to_num(0.0)
@@ -68,7 +82,10 @@ class AnthemModel(RankingTask, nn.Module):
     :param dim: intrinsic dimension of the embedding.
     :param vocab_size: hash buckets of the tokenizer.
     :param tokenizer: ``"trigram"`` or ``"word"``.
-    :param max_query_tokens: cap on query tokens (the pair layer is quadratic).
+    :param max_query_tokens: cap on query tokens (a text is cut after this many).
+    :param pair_window: the pair layer pairs token ``i`` with tokens ``i+1 .. i+pair_window``
+        (every pair for texts of up to ``pair_window + 1`` tokens; ``None``: every pair,
+        quadratic in tokens). See ``benchmarks/perf_scaling.py`` for the cost.
     :param max_title_tokens: cap on title tokens.
     :param alpha: weight of the inside distance in ``distance_to_region``.
     :param heads: attention heads of the item encoder (must divide ``dim``).
@@ -90,7 +107,8 @@ class AnthemModel(RankingTask, nn.Module):
         dim: int = 32,
         vocab_size: int = 1 << 15,
         tokenizer: str = "trigram",
-        max_query_tokens: int = 16,
+        max_query_tokens: int = 64,
+        pair_window: int | None = 15,
         max_title_tokens: int = 48,
         alpha: float = 0.2,
         heads: int = 2,
@@ -103,7 +121,12 @@ class AnthemModel(RankingTask, nn.Module):
         self._setup_task(dataset, negatives, in_batch_negatives)
         self.geometry = boxlib.get_geometry(geometry, dim, **(geometry_kwargs or {}))
         self.tokenizer = Tokenizer(vocab_size, tokenizer)
+        if max_query_tokens < 1:
+            raise ValueError(f"max_query_tokens must be at least 1, got {max_query_tokens}")
+        if pair_window is not None and pair_window < 1:
+            raise ValueError(f"pair_window must be at least 1 (or None for every pair), got {pair_window}")
         self.max_query_tokens = max_query_tokens
+        self.pair_window = pair_window
         self.alpha = alpha
         self.items = list(items)
 
@@ -141,8 +164,9 @@ class AnthemModel(RankingTask, nn.Module):
     def _pairs(self, centers: Tensor, offsets: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The pairwise intersection layer: one region per token pair ``i < j``."""
         t = centers.shape[1]
-        i, j = torch.triu_indices(t, t, offset=1, device=centers.device)
-        ci, cj, oi, oj = centers[:, i], centers[:, j], offsets[:, i], offsets[:, j]
+        i, j = pair_indices(t, self.pair_window, centers.device)
+        # index_select, not centers[:, i]: its backward is an index_add, not an index_put.
+        ci, cj, oi, oj = (x.index_select(1, k) for x, k in ((centers, i), (centers, j), (offsets, i), (offsets, j)))
         scores = torch.cat([self.pair_score(torch.cat([ci, cj], -1)), self.pair_score(torch.cat([cj, ci], -1))], -1)
         weights = torch.softmax(scores, dim=-1)
         center = weights[..., :1] * ci + weights[..., 1:] * cj
