@@ -293,10 +293,17 @@ def q2b_config(geometry: str, release: Path, steps: int, seed: int, out: Path) -
     return raw
 
 
-def run_boxlib(geometry: str, release: Path, steps: int, seed: int, work: Path, say: Report):
+def run_boxlib(
+    geometry: str, release: Path, steps: int, seed: int, work: Path, say: Report, reference_optimizer: bool = False
+):
     import boxlib.train.trainer as trainer_module
 
-    raw = q2b_config(geometry, release, steps, seed, work / f"query2box-{geometry}")
+    name = f"query2box-{geometry}" + ("-reference-lr" if reference_optimizer else "")
+    raw = q2b_config(geometry, release, steps, seed, work / name)
+    if reference_optimizer:
+        # The reference's optimizer: Adam at 1e-4, divided by five half-way.
+        raw["optimizer"] = {"name": "adam", "lr": REFERENCE["lr"]}
+        raw["scheduler"] = {"name": "step", "step_size": max(1, steps // 2), "gamma": 0.2}
     # Per-step times: the trainer's own step, wrapped (no change to what it does).
     times: list[float] = []
     original = trainer_module.Trainer._train_batch
@@ -316,8 +323,44 @@ def run_boxlib(geometry: str, release: Path, steps: int, seed: int, work: Path, 
     t = time.perf_counter()
     metrics = model.evaluate("test", tuple(METRICS), by_kind=_structure)
     eval_seconds = time.perf_counter() - t
-    say(f"  boxlib {geometry}: {len(times)} steps in {seconds:.1f} s (fit, including data set-up and compiling)")
+    say(f"  boxlib {name}: {len(times)} steps in {seconds:.1f} s (fit, including data set-up and compiling)")
     return model, times, seconds, eval_seconds, _per_structure(metrics), raw
+
+
+def profile_boxlib(geometry: str, dataset, seed: int, say: Report, steps: int = 5, rows: int = 12) -> None:
+    """Where the time of a boxlib query2box step goes: ``torch.profiler`` over ``steps``
+    steps (collate, loss, backward, Adam) after three warm-up steps (compilation)."""
+    import random
+
+    from torch.profiler import profile
+
+    from boxlib.plugins import host
+
+    torch.manual_seed(seed)
+    kwargs = {k: v for k, v in SETTINGS["model"].items() if k != "name"}
+    kwargs.update(geometry=geometry, dim=DIM, negatives=NEGATIVES)
+    model = host().registries["model"].create("query2box", dataset=dataset, **kwargs)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    examples, rng = model.training_examples(), random.Random(seed)
+
+    def step():
+        loss = model.training_loss(model.collate(rng.sample(examples, BATCH)))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    with profile() as prof:
+        for _ in range(steps):
+            step()
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    say(f"  where a boxlib {geometry} step goes (torch.profiler, self CPU time over {steps} steps, top {rows}):")
+    for e in events[:rows]:
+        name = e.key if len(e.key) <= 60 else e.key[:57] + "..."
+        share, ms = e.self_cpu_time_total / total, e.self_cpu_time_total / steps / 1e3
+        say(f"    {name:<60} {share:>6.1%} {ms:>8.1f} ms/step {e.count // steps:>5} calls")
 
 
 def _per_structure(metrics: dict) -> dict[str, float]:
@@ -344,6 +387,12 @@ def main(argv=None) -> int:
     parser.add_argument("--query2box-geometries", nargs="+", default=["euclidean"])
     parser.add_argument("--data-dir", type=Path, help="a BetaE release (default: the WordNet artifact subtree)")
     parser.add_argument("--skip-anthem", action="store_true")
+    parser.add_argument(
+        "--reference-optimizer",
+        action="store_true",
+        help="also train boxlib with the reference's optimizer settings (Adam 1e-4, /5 half-way)",
+    )
+    parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=True, help="profile a few steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
@@ -373,10 +422,18 @@ def main(argv=None) -> int:
 
         dataset = host().registries["dataset"].create("betae", path=str(release), structures=list(STRUCTURES))
         rows = []
+        if args.profile:
+            for geometry in args.query2box_geometries:
+                profile_boxlib(geometry, dataset, args.seed, say)
         for geometry in args.query2box_geometries:
             _, times, wall, eval_s, per, raw = run_boxlib(geometry, release, args.steps, args.seed, work, say)
             opt = raw["optimizer"]
             rows.append((f"boxlib query2box {geometry} (adam lr {opt['lr']:g}, cosine)", times, wall, eval_s, per))
+            if args.reference_optimizer:
+                _, times, wall, eval_s, per, _ = run_boxlib(
+                    geometry, release, args.steps, args.seed, work, say, reference_optimizer=True
+                )
+                rows.append((f"boxlib query2box {geometry} (adam lr 1e-4, /5 half-way)", times, wall, eval_s, per))
         if args.kgreasoning is not None:
             rel = load_release(release)
             model, times, wall, eval_s, per = run_reference(

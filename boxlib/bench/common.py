@@ -375,15 +375,25 @@ def plot_bars(
 
 
 def plot_curves(
-    path: Path, curves: Mapping[str, Sequence[tuple[float, float]]], *, xlabel: str, ylabel: str, title: str = ""
+    path: Path,
+    curves: Mapping[str, Sequence[tuple[float, float]]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    log: bool = False,
 ) -> Path:
-    """One line per named curve of ``(x, y)`` points."""
+    """One line per named curve of ``(x, y)`` points (``log``: both axes logarithmic,
+    with a marker at each point)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 3.6))
     for name, points in curves.items():
         if points:
             xs, ys = zip(*points)
-            ax.plot(xs, ys, label=name)
+            ax.plot(xs, ys, label=name, marker="o" if log else None, markersize=3)
+    if log:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
