@@ -67,7 +67,7 @@ def scoring_rows(geometries: list[str], repeat: int, say) -> list[dict]:
     rows = []
     say(f"Scoring: B = {QUERIES} single-term queries, float32, public API (QueryExecutor)")
     say(f"{'geometry':<12} {'N':>9} {'d':>4} {'distances s':>12} {'ns/pair':>8} {'topk s':>8} {'ns/pair':>8}")
-    grid = [(n, DIM) for n in ITEMS] + [(DIM_ITEMS, d) for d in DIMS if d != DIM]
+    grid = [(n, DIM) for n in ITEMS] + [(DIM_ITEMS, d) for d in DIMS]
     for name in geometries:
         for n, d in grid:
             g, items, region = make_data(name, n, QUERIES, d)

@@ -5,11 +5,12 @@ Scoring ``B`` query regions against ``N`` item points needs ``B × N × d`` elem
 terms (an L1 box distance has no matrix-product form), so the goal is to make that one
 pass as lean as a tuned distance kernel such as ``torch.cdist(p=1)``:
 
-* **Item-major blocks.** Items are stored transposed in blocks of :data:`BLOCK` items,
-  ``[blocks, d, BLOCK]`` (:func:`to_blocks`), so a vector register holds one coordinate
-  of 16 items and the sum over the ``d`` axes is a chain of vector adds, with no
-  horizontal reduction per pair. A block (128 KiB at d = 32) stays in L2 while every query
-  of the batch passes over it. Whatever depends on items only (the block layout, the
+* **Item-major blocks.** Items are stored transposed in blocks of :data:`BLOCK` items
+  (fewer for wide items, :func:`block_items`), ``[blocks, d, block]`` (:func:`to_blocks`),
+  so a vector register holds one coordinate of 16 items and the sum over the ``d`` axes
+  is a chain of vector adds, with no horizontal reduction per pair. A block (128 KiB at
+  d = 32, at most :data:`BLOCK_BYTES`) stays in L2 while every query of the batch passes
+  over it. Whatever depends on items only (the block layout, the
   conformal factor of the Poincaré ball, the ball coordinates of hyperboloid points) is
   computed once per item chunk by :meth:`Geometry.prepare_points` and shared by every
   query of a batch (:class:`PreparedPoints`).
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "BLOCK",
+    "BLOCK_BYTES",
     "CALL_ITEMS",
     "CALL_PAIRS",
     "COMPILE_ENV",
@@ -56,6 +58,7 @@ __all__ = [
     "PreparedPoints",
     "REFERENCE_CHUNK_ELEMENTS",
     "MIN_COMPILED_CANDIDATES",
+    "block_items",
     "box_terms",
     "candidate_distances",
     "chunked_matrix",
@@ -75,6 +78,8 @@ __all__ = [
 #: Items per block of the item-major layout: 128 KiB of float32 at d = 32, which a core's
 #: L2 holds while every query of a batch passes over it.
 BLOCK = 1024
+#: The most bytes of item coordinates a block holds (:func:`block_items`).
+BLOCK_BYTES = 512 * 1024
 #: Items per call of a compiled kernel (the call parallelises over its blocks), and per
 #: preparation when raw points are scored.
 CALL_ITEMS = 65_536
@@ -106,9 +111,9 @@ class PreparedPoints:
     :param layout: name of the kernel layout (``""``: none, the reference path is used).
     :param key: what the layout depends on besides the points (e.g. the curvature); a
         geometry refuses points prepared with another key.
-    :param blocks: item-major coordinates ``[ceil(N / BLOCK), d, BLOCK]``, zero-padded.
+    :param blocks: item-major coordinates ``[ceil(N / block), d, block]``, zero-padded.
     :param blocks_lo: the rounding error of ``blocks`` (double-float coordinates) or None.
-    :param gap: a per-item factor ``[ceil(N / BLOCK), BLOCK]`` (e.g. ``1 - c|x|²``) or None.
+    :param gap: a per-item factor ``[ceil(N / block), block]`` (e.g. ``1 - c|x|²``) or None.
     :param outliers: indices of items the kernel cannot score accurately (scored by the
         reference path) or None.
     """
@@ -130,9 +135,23 @@ class PreparedPoints:
         return f"PreparedPoints(size={self.size}, layout={self.layout!r}, dtype={self.points.dtype})"
 
 
-def to_blocks(x: Tensor, block: int = BLOCK) -> Tensor:
-    """``[N, d]`` → item-major blocks ``[ceil(N / block), d, block]``, zero-padded."""
+def block_items(d: int, bytes_per_axis: int = 4) -> int:
+    """Items per block for items of ``d`` axes of ``bytes_per_axis`` bytes each:
+    :data:`BLOCK`, halved (down to 64) while a block would exceed :data:`BLOCK_BYTES`, so
+    that it stays in a core's L2 cache while every query passes over it. Wide items need
+    this: 1,024 hyperboloid points at d = 256 in double-float coordinates take 2 MiB, and
+    the Lorentz kernel ran 3.2× slower at d = 256 than at 128 until blocks shrank."""
+    items = BLOCK
+    while items > 64 and items * d * bytes_per_axis > BLOCK_BYTES:
+        items //= 2
+    return items
+
+
+def to_blocks(x: Tensor, block: int | None = None) -> Tensor:
+    """``[N, d]`` → item-major blocks ``[ceil(N / block), d, block]``, zero-padded
+    (``block``: :func:`block_items` of the points by default)."""
     n, d = x.shape
+    block = block_items(d, x.element_size()) if block is None else block
     full, rest = divmod(n, block)
     out = x.new_empty(max(1, full + (rest > 0)), d, block)
     out[:full].copy_(x[: full * block].reshape(full, block, d).transpose(1, 2))
@@ -142,7 +161,7 @@ def to_blocks(x: Tensor, block: int = BLOCK) -> Tensor:
     return out
 
 
-def gap_blocks(g: Tensor, block: int = BLOCK, fill: float = 1.0) -> Tensor:
+def gap_blocks(g: Tensor, block: int, fill: float = 1.0) -> Tensor:
     """``[N]`` → ``[ceil(N / block), block]``, padded with ``fill``."""
     n = g.shape[0]
     nb = max(1, -(-n // block))

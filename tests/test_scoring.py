@@ -509,3 +509,46 @@ def test_a_failing_compiler_leaves_training_on_the_eager_path(monkeypatch, compi
     got.sum().backward()  # the eager result is differentiable
     torch.testing.assert_close(got, g.distance_to_region(region[:, None], pts))
     assert pts.grad is not None and not scoring.compile_enabled()
+
+
+# -- block size for wide items ----------------------------------------------------------------------
+def test_blocks_shrink_for_wide_items_and_stay_within_the_cache_budget():
+    assert scoring.block_items(32) == scoring.BLOCK  # the layout measured in perf_scoring
+    for d in (1, 32, 64, 100, 256, 1000, 10_000):
+        for size in (4, 8):
+            items = scoring.block_items(d, size)
+            assert 64 <= items <= scoring.BLOCK and items & (items - 1) == 0
+            assert items * d * size <= scoring.BLOCK_BYTES or items == 64
+    assert scoring.block_items(256) < scoring.block_items(128) <= scoring.block_items(64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("name", GEOMETRIES)
+def test_wide_items_in_smaller_blocks_score_like_the_reference(name, dtype, eager):
+    # d = 300: blocks of fewer than BLOCK items, several of them and a partial last one.
+    g = boxlib.get_geometry(name, 300)
+    gen = torch.Generator().manual_seed(3)
+    items = g.expmap0((torch.randn(700, 300, generator=gen, dtype=torch.float64) * 0.1).to(dtype))
+    centers = g.expmap0((torch.randn(3, 300, generator=gen, dtype=torch.float64) * 0.1).to(dtype))
+    region = Region(centers, torch.rand(3, 300, generator=gen, dtype=torch.float64).to(dtype) * 0.3)
+    prepared = g.prepare_points(items)
+    assert prepared.blocks.shape[-1] < scoring.BLOCK and prepared.blocks.shape[0] > 1
+    got = _matrix(g, region, prepared)
+    torch.testing.assert_close(
+        got.double(), _reference(g, region, items, 0.2), rtol=1e-5, atol=_atol(g, dtype, centers, items)
+    )
+
+
+@pytest.mark.parametrize("name", GEOMETRIES)
+def test_wide_items_in_smaller_blocks_score_like_the_reference_compiled(name, monkeypatch):
+    monkeypatch.setenv(scoring.COMPILE_ENV, "1")
+    g = boxlib.get_geometry(name, 200)
+    gen = torch.Generator().manual_seed(4)
+    items = g.expmap0(torch.randn(scoring.MIN_COMPILED_ITEMS + 100, 200, generator=gen) * 0.1)
+    region = Region(g.expmap0(torch.randn(5, 200, generator=gen) * 0.1), torch.rand(5, 200, generator=gen) * 0.3)
+    prepared = g.prepare_points(items)
+    assert prepared.blocks.shape[-1] < scoring.BLOCK
+    got = _matrix(g, region, prepared)
+    torch.testing.assert_close(
+        got.double(), _reference(g, region, items, 0.2), rtol=1e-5, atol=_atol(g, torch.float32, items)
+    )

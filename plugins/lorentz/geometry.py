@@ -83,7 +83,9 @@ class LorentzGeometry(CurvedGeometry):
         ``mode_items`` items is: items and centers take the same path, so that equal points
         map to bitwise equal coordinates. At least two blocks, as
         :func:`boxlib.scoring.run_blocks` passes them."""
-        blocks = scoring.to_blocks(points.detach())
+        # float32 points become double-float ball coordinates: 8 bytes per axis.
+        bytes_per_axis = 8 if points.dtype == torch.float32 else points.element_size()
+        blocks = scoring.to_blocks(points.detach(), scoring.block_items(points.shape[-1], bytes_per_axis))
         if blocks.shape[0] == 1:
             blocks = torch.cat([blocks, torch.zeros_like(blocks)])
         return scoring.kernel(math.to_ball_blocks, mode_items)(blocks, 1 / self.c)
@@ -97,7 +99,7 @@ class LorentzGeometry(CurvedGeometry):
             return scoring.PreparedPoints(points)
         n = points.shape[0]
         hi, lo, gap, scale = self._ball_blocks(points, n)
-        nb = max(1, -(-n // scoring.BLOCK))
+        nb = max(1, -(-n // hi.shape[-1]))
         return scoring.PreparedPoints(
             points,
             "lorentz",

@@ -81,7 +81,7 @@ class PoincareGeometry(CurvedGeometry):
         if points.dtype == torch.float64:
             # Within 1e-12 of the boundary an ulp of |x|² moves the gap by 1e-4: sum the
             # squares in the order the reference path does.
-            gap = scoring.gap_blocks(self._gap(points))
+            gap = scoring.gap_blocks(self._gap(points), blocks.shape[-1])
         else:
             gap = scoring.kernel(math.conformal_gap_blocks, points.shape[0])(blocks, self.c.detach())
         return scoring.PreparedPoints(points, "poincare", self._scoring_key(), blocks=blocks, gap=gap)
