@@ -29,7 +29,6 @@ import os
 import platform
 import string
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -39,7 +38,7 @@ from boxlib.query import Term
 from boxlib.query.execute import QueryExecutor, TableEmbedder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_scoring import make_data  # noqa: E402 - the same data as the scoring benchmark
+from perf_scoring import best_time, make_data  # noqa: E402 - the same data and timer as the scoring benchmark
 
 ITEMS = (10_000, 30_000, 100_000, 300_000, 1_000_000)
 DIMS = (8, 16, 32, 64, 128, 256)
@@ -47,14 +46,10 @@ LENGTHS = (2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 QUERIES, DIM, DIM_ITEMS, TEXTS = 64, 32, 200_000, 256
 
 
-def best_time(fn, repeat: int) -> float:
-    fn()  # warm-up: compiles kernels, fills caches
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+def warm_best_time(fn, repeat: int) -> float:
+    """The best of ``repeat`` runs after one warm-up call (which compiles kernels)."""
+    fn()
+    return best_time(fn, repeat)
 
 
 def executor_for(g, region):
@@ -73,8 +68,8 @@ def scoring_rows(geometries: list[str], repeat: int, say) -> list[dict]:
             g, items, region = make_data(name, n, QUERIES, d)
             executor, queries = executor_for(g, region)
             with torch.no_grad():
-                dist = best_time(lambda e=executor, q=queries, x=items: e.distances(q, x), repeat)
-                topk = best_time(lambda e=executor, q=queries, x=items: e.topk(q, x, k=10), repeat)
+                dist = warm_best_time(lambda e=executor, q=queries, x=items: e.distances(q, x), repeat)
+                topk = warm_best_time(lambda e=executor, q=queries, x=items: e.topk(q, x, k=10), repeat)
             per_pair = 1e9 / (QUERIES * n)
             rows.append({"part": "scoring", "geometry": name, "N": n, "d": d, "distances_s": dist, "topk_s": topk})
             say(f"{name:<12} {n:>9,} {d:>4} {dist:>12.4f} {dist * per_pair:>8.2f} {topk:>8.4f} {topk * per_pair:>8.2f}")
@@ -129,7 +124,7 @@ def query_length_rows(repeat: int, say) -> list[dict]:
                 region = model.encode_texts(texts)
                 (region.center.sum() + region.offset.sum()).backward()
 
-            times[window] = best_time(step, repeat)
+            times[window] = warm_best_time(step, repeat)
         full, band = len(pair_indices(t, None)[0]), len(pair_indices(t, 15)[0])
         rows.append(
             {
