@@ -595,23 +595,12 @@ def test_query2box_needs_sizes_without_a_dataset():
 
 def test_every_python_block_in_the_kg_docs_runs(tmp_path, monkeypatch):
     import doctest
-    import re
+
+    from doc_examples import run_python_blocks
 
     root = Path(__file__).parents[1]
     monkeypatch.chdir(root)  # the examples name the fixtures by their path in the repository
     monkeypatch.setenv("BOXLIB_CACHE", str(tmp_path))
-    doc = root / "docs" / "knowledge-graphs.md"
-    text = doc.read_text(encoding="utf-8")
-    parser = doctest.DocTestParser()
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    namespace: dict = {}
-    report: list[str] = []
-    blocks = list(re.finditer(r"^```python\n(.*?)^```", text, re.MULTILINE | re.DOTALL))
-    assert blocks
-    for match in blocks:
-        line = text.count("\n", 0, match.start(1)) + 1
-        test = parser.get_doctest(match.group(1), namespace, f"knowledge-graphs.md:{line}", str(doc), line - 1)
-        assert test.examples, f"the python block at docs/knowledge-graphs.md:{line} has no >>> examples"
-        runner.run(test, out=report.append, clear_globs=False)
-        namespace.update(test.globs)
-    assert runner.failures == 0, "".join(report)
+    run_python_blocks(
+        root / "docs" / "knowledge-graphs.md", optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    )

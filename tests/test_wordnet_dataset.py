@@ -8,7 +8,6 @@ import gzip
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from boxlib_plugins.wordnet.loader import DATA_FILES, DatasetFileError, default_data_dir, load_wordnet_artifacts
+from doc_examples import run_python_blocks
 
 import boxlib.plugins
 from boxlib.data import QueryExample, RetrievalDataset
@@ -366,21 +366,9 @@ def test_broken_metadata_is_named(copy_of_data):
 
 
 def test_every_python_block_in_the_dataset_docs_runs():
-    doc = ROOT / "docs" / "datasets.md"
-    text = doc.read_text(encoding="utf-8")
-    parser = doctest.DocTestParser()
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    namespace: dict = {}
-    report: list[str] = []
-    blocks = list(re.finditer(r"^```python\n(.*?)^```", text, re.MULTILINE | re.DOTALL))
-    assert len(blocks) >= 3
-    for match in blocks:
-        line = text.count("\n", 0, match.start(1)) + 1
-        test = parser.get_doctest(match.group(1), namespace, f"datasets.md:{line}", str(doc), line - 1)
-        assert test.examples, f"the python block at docs/datasets.md:{line} has no >>> examples"
-        runner.run(test, out=report.append, clear_globs=False)
-        namespace.update(test.globs)
-    assert runner.failures == 0, "".join(report)
+    run_python_blocks(
+        ROOT / "docs" / "datasets.md", min_blocks=3, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    )
 
 
 @pytest.mark.slow
