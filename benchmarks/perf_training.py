@@ -148,36 +148,22 @@ def reference_names() -> dict[tuple, str]:
     return {s: (f"{n}-DNF" if n in ("2u", "up") else n) for n, s in BETAE_STRUCTURES.items()}
 
 
-def load_release(directory: Path) -> dict:
-    import pickle
-
-    def read(name):
-        with open(directory / f"{name}.pkl", "rb") as f:
-            return pickle.load(f)
-
-    stats = dict(line.split(": ") for line in (directory / "stats.txt").read_text().splitlines() if ": " in line)
-    return {
-        "nentity": int(stats["numentity"]),
-        "nrelation": int(stats["numrelations"]),
-        **{n: read(n.replace("_", "-")) for n in ("train_queries", "train_answers")},
-        **{n: read(n.replace("_", "-")) for n in ("test_queries", "test_easy_answers", "test_hard_answers")},
-    }
-
-
-def run_reference(directory: Path, release: dict, steps: int, warmup: int, seed: int, say: Report):
-    """The reference's training loop for ``steps`` optimizer steps and its test_step."""
+def run_reference(directory: Path, release, steps: int, seed: int, say: Report):
+    """The reference's training loop for ``steps`` optimizer steps and its test_step, on
+    ``release`` (a :class:`~boxlib_plugins.kg.release.BetaERelease` of the nine structures
+    without negation: the pickles' own dictionaries, checked)."""
     models, dataloader, util = import_reference(directory)
     from torch.utils.data import DataLoader
 
     names = reference_names()
     util.set_global_seed(seed)
-    ne, nr = release["nentity"], release["nrelation"]
-    queries = {s: q for s, q in release["train_queries"].items() if names.get(s, "").split("-")[0] in STRUCTURES}
+    ne, nr = release.n_entities, release.n_relations
+    queries = release.queries["train"]
     path = {s: q for s, q in queries.items() if names[s] in ("1p", "2p", "3p")}
     other = {s: q for s, q in queries.items() if s not in path}
 
     def stream(part):
-        data = dataloader.TrainDataset(util.flatten_query(part), ne, nr, NEGATIVES, release["train_answers"])
+        data = dataloader.TrainDataset(util.flatten_query(part), ne, nr, NEGATIVES, release.train_answers)
         loader = DataLoader(
             data, batch_size=BATCH, shuffle=True, num_workers=REFERENCE["cpu_num"], collate_fn=data.collate_fn
         )
@@ -215,9 +201,7 @@ def run_reference(directory: Path, release: dict, steps: int, warmup: int, seed:
     train_seconds = time.perf_counter() - start
     say(f"  reference: {len(times)} steps in {train_seconds:.1f} s, last loss {log['loss']:.4f}")
 
-    test = util.flatten_query(
-        {s: q for s, q in release["test_queries"].items() if names[s].split("-")[0] in STRUCTURES}
-    )
+    test = util.flatten_query(release.queries["test"])
     loader = DataLoader(
         dataloader.TestDataset(test, ne, nr),
         batch_size=16,
@@ -225,7 +209,8 @@ def run_reference(directory: Path, release: dict, steps: int, warmup: int, seed:
         collate_fn=dataloader.TestDataset.collate_fn,
     )
     t = time.perf_counter()
-    metrics = model.test_step(model, release["test_easy_answers"], release["test_hard_answers"], args, loader, names)
+    easy, hard = release.easy_answers["test"], release.hard_answers["test"]
+    metrics = model.test_step(model, easy, hard, args, loader, names)
     eval_seconds = time.perf_counter() - t
     per = {names[s].split("-")[0]: m["MRR"] for s, m in metrics.items()}
     return model, times, train_seconds, eval_seconds, per
@@ -435,10 +420,10 @@ def main(argv=None) -> int:
                 )
                 rows.append((f"boxlib query2box {geometry} (adam lr 1e-4, /5 half-way)", times, wall, eval_s, per))
         if args.kgreasoning is not None:
-            rel = load_release(release)
-            model, times, wall, eval_s, per = run_reference(
-                args.kgreasoning, rel, args.steps, args.warmup, args.seed, say
-            )
+            from boxlib_plugins.kg.release import read_release
+
+            rel = read_release(release, structures=STRUCTURES, splits=("train", "test"))
+            model, times, wall, eval_s, per = run_reference(args.kgreasoning, rel, args.steps, args.seed, say)
             rows.append(("KGReasoning --geo box (adam lr 1e-4, /5 half-way)", times, wall, eval_s, per))
             ours = ReferenceRanker(model, dataset).evaluate("test")
             cross = _per_structure(ours)
