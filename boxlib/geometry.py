@@ -372,8 +372,7 @@ class Geometry(torch.nn.Module, abc.ABC):
         point lies from the center. ``alpha`` in ``[0, 1]`` weighs depth inside the box
         (with ``alpha <= 1`` growing a box never increases the distance).
         """
-        if isinstance(alpha, (int, float)) and not 0 <= alpha <= 1:
-            raise ValueError(f"alpha weighs depth inside the box and must lie in [0, 1], got {alpha}")
+        scoring.check_alpha(alpha)
         outside, inside = self.distance_to_region_parts(region, x)
         return outside + alpha * inside
 

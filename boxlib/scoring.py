@@ -61,6 +61,7 @@ __all__ = [
     "block_items",
     "box_terms",
     "candidate_distances",
+    "check_alpha",
     "chunked_matrix",
     "compile_enabled",
     "compiles",
@@ -350,8 +351,7 @@ def candidate_distances(geometry: Geometry, region: Region, points: Tensor, alph
             f"distance_to_candidates needs candidates [B={b}, M, {geometry.ambient_dim}] for {geometry!r} "
             f"(each region's own points), got {shape}"
         )
-    if isinstance(alpha, (int, float)) and not 0 <= alpha <= 1:
-        raise ValueError(f"alpha weighs depth inside the box and must lie in [0, 1], got {alpha}")
+    check_alpha(alpha)
     args = (geometry, region.center, region.offset, region.gap, points, alpha)
     if points.numel() < MIN_COMPILED_CANDIDATES or not compile_enabled():
         return _candidates_eager(*args)
@@ -454,10 +454,16 @@ def chunked_matrix(
     return torch.cat(parts, dim=1)
 
 
-def check_matrix_args(geometry: Geometry, region: Region, points, alpha, out: Tensor | None = None) -> None:
-    """Argument checks of :meth:`Geometry.distance_to_region_matrix`, with errors that name the fix."""
+def check_alpha(alpha) -> None:
+    """``alpha`` (a number; a tensor is left to the caller) must lie in ``[0, 1]``: it
+    weighs depth inside the box, and above 1 growing a box could increase the distance."""
     if isinstance(alpha, (int, float)) and not 0 <= alpha <= 1:
         raise ValueError(f"alpha weighs depth inside the box and must lie in [0, 1], got {alpha}")
+
+
+def check_matrix_args(geometry: Geometry, region: Region, points, alpha, out: Tensor | None = None) -> None:
+    """Argument checks of :meth:`Geometry.distance_to_region_matrix`, with errors that name the fix."""
+    check_alpha(alpha)
     if len(region.batch_shape) != 1:
         raise ValueError(
             f"distance_to_region_matrix needs regions with one batch dimension [B], got batch shape "
