@@ -334,7 +334,9 @@ class QueryExecutor:
             )
         device = candidates.device
         plan = self.plan(queries)
-        single = [g for g in plan if self._region_program(g.program) is not None]
+        single, several = [], []  # one region per query, or unions / set semantics
+        for group in plan:
+            (single if self._region_program(group.program) is not None else several).append(group)
         parts, order = [], []
         if single:
             # Every query that is one region: the groups' regions are scored in one call of
@@ -346,11 +348,10 @@ class QueryExecutor:
                 return self.geometry.distance_to_candidates(region[_inverse(rows)], candidates, self.alpha)
             parts.append(self.geometry.distance_to_candidates(region, candidates.index_select(0, rows), self.alpha))
             order.append(rows)
-        for group in plan:
-            if self._region_program(group.program) is None:
-                rows = torch.as_tensor(group.indices, device=device)
-                parts.append(self._evaluate(group, group.program, candidates.index_select(0, rows), {}, False))
-                order.append(rows)
+        for group in several:
+            rows = torch.as_tensor(group.indices, device=device)
+            parts.append(self._evaluate(group, group.program, candidates.index_select(0, rows), {}, False))
+            order.append(rows)
         return torch.cat(parts)[_inverse(torch.cat(order))]
 
     def regions(self, queries: Iterable[Query | str]) -> Region:

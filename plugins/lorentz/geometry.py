@@ -125,7 +125,7 @@ class LorentzGeometry(CurvedGeometry):
         def queries(region: Region, dtype: torch.dtype, items: int) -> tuple:
             b, d = region.batch_shape[0], self.dim
 
-            def rows(t: Tensor) -> Tensor:  # blocks [nb, d, BLOCK] → [b, d]; [nb, BLOCK] → [b]
+            def rows(t: Tensor) -> Tensor:  # blocks [nb, d, block] → [b, d]; [nb, block] → [b]
                 return (t.transpose(1, 2).reshape(-1, d) if t.dim() == 3 else t.reshape(-1))[:b].contiguous()
 
             hi, lo, a, scale = self._ball_blocks(region.center, items)
